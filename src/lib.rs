@@ -32,6 +32,7 @@
 mod conv;
 mod dropout;
 mod error;
+pub mod nn;
 mod norm;
 mod pool;
 pub mod reference;
