@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use crate::error::{Error, check_len};
+use crate::error::Error;
 
 /// Largest element count of any buffer: its size in bytes must fit in `isize`.
 const MAX_ELEMENTS: usize = isize::MAX as usize / std::mem::size_of::<f32>();
@@ -223,10 +223,7 @@ fn add(what: &'static str, a: usize, b: usize) -> Result<usize, Error> {
 
 /// Dilated kernel extent `d * (k - 1) + 1`, checked (k, d >= 1).
 fn extent(k: usize, d: usize) -> Result<usize, Error> {
-    (k - 1)
-        .checked_mul(d)
-        .and_then(|e| e.checked_add(1))
-        .ok_or(Error::Overflow { what: "dilated kernel extent" })
+    (k - 1).checked_mul(d).and_then(|e| e.checked_add(1)).ok_or(Error::Overflow { what: "dilated kernel extent" })
 }
 
 /// One spatial axis of a sliding-window operation, fully validated.
@@ -419,8 +416,24 @@ impl Conv2dSpec {
             self.groups,
         )?;
         let p = self.padding;
-        let h = Axis::sliding(0, self.input[0], self.kernel[0], self.stride[0], (p.top, p.bottom), self.dilation[0], false)?;
-        let w = Axis::sliding(1, self.input[1], self.kernel[1], self.stride[1], (p.left, p.right), self.dilation[1], false)?;
+        let h = Axis::sliding(
+            0,
+            self.input[0],
+            self.kernel[0],
+            self.stride[0],
+            (p.top, p.bottom),
+            self.dilation[0],
+            false,
+        )?;
+        let w = Axis::sliding(
+            1,
+            self.input[1],
+            self.kernel[1],
+            self.stride[1],
+            (p.left, p.right),
+            self.dilation[1],
+            false,
+        )?;
         conv_geom(self.batch, self.in_channels, self.out_channels, self.groups, h, w)
     }
 
@@ -559,7 +572,10 @@ impl Pool2dSpec {
         nonzero("batch", self.batch)?;
         nonzero("channels", self.channels)?;
         let p = self.padding;
-        let pads = [[("padding.top", p.top), ("padding.bottom", p.bottom)], [("padding.left", p.left), ("padding.right", p.right)]];
+        let pads = [
+            [("padding.top", p.top), ("padding.bottom", p.bottom)],
+            [("padding.left", p.left), ("padding.right", p.right)],
+        ];
         let mut axes = [None, None];
         for i in 0..2 {
             nonzero(["input[0]", "input[1]"][i], self.input[i])?;
@@ -688,11 +704,6 @@ impl Dropout2dSpec {
         let g = self.geometry()?;
         Ok(g.batch * g.channels)
     }
-}
-
-/// Checks a slice against a geometry length (re-exported helper for the ops modules).
-pub(crate) fn expect_len<T>(buffer: &'static str, slice: &[T], expected: usize) -> Result<(), Error> {
-    check_len(buffer, slice, expected)
 }
 
 impl fmt::Display for Padding {
