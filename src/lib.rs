@@ -11,10 +11,10 @@
 //! ```
 //! use sverka::{Conv2dSpec, Padding};
 //!
-//! // A 5x5 image and a 3x3 kernel, padding 1: PyTorch's F.conv2d gives the same numbers.
+//! // A 5x5 image and a 3x3 kernel: PyTorch's F.conv2d gives the same numbers.
 //! let spec = Conv2dSpec {
 //!     batch: 1, in_channels: 1, out_channels: 1, input: [5, 5], kernel: [3, 3],
-//!     stride: [2, 2], padding: Padding::uniform(1), dilation: [1, 1], groups: 1,
+//!     stride: [1, 1], padding: Padding::ZERO, dilation: [1, 1], groups: 1,
 //! };
 //! let input = [0., 1., 2., 1., 0., 4., 1., 0., 1., 0., 2., 0., 1., 1., 1.,
 //!              1., 2., 3., 1., 0., 0., 4., 3., 2., 0.];
