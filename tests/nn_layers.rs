@@ -2,8 +2,8 @@
 //! plus shapes, parameter counts, the summary's receptive fields and misuse errors.
 
 use sverka::nn::{
-    self, AvgPool2d, BatchNorm2d, ConvOptions, Dropout2d, Flatten, Layer, Linear, MaxPool2d, Mode, PoolOptions, ReLU, Sequential,
-    Sigmoid, Tensor,
+    self, AvgPool2d, BatchNorm2d, ConvOptions, Dropout2d, Flatten, Layer, Linear, MaxPool2d, Mode, PoolOptions, ReLU,
+    Sequential, Sigmoid, Tensor,
 };
 use sverka::rng::SplitMix64;
 
@@ -27,7 +27,10 @@ fn sample(len: usize) -> impl Iterator<Item = usize> {
 
 fn assert_close(what: &str, numeric: f64, analytic: f32, tol: f64) {
     let err = (numeric - analytic as f64).abs();
-    assert!(err <= tol * (1.0 + numeric.abs()), "{what}: finite difference {numeric}, backward {analytic}, error {err}");
+    assert!(
+        err <= tol * (1.0 + numeric.abs()),
+        "{what}: finite difference {numeric}, backward {analytic}, error {err}"
+    );
 }
 
 /// Checks the input gradient and every parameter gradient of `make()` at `x` against
@@ -76,7 +79,13 @@ fn conv2d_gradients() {
 #[test]
 fn conv_transpose2d_gradients() {
     let opts = ConvOptions::new(4, 3, 3).stride(2).padding(1).output_padding(1);
-    check_gradients(|| nn::ConvTranspose2d::new(opts, &mut rng()).unwrap(), &random([2, 4, 4, 3], 3), Mode::Train, 1e-2, 2e-3);
+    check_gradients(
+        || nn::ConvTranspose2d::new(opts, &mut rng()).unwrap(),
+        &random([2, 4, 4, 3], 3),
+        Mode::Train,
+        1e-2,
+        2e-3,
+    );
 }
 
 #[test]
@@ -158,7 +167,20 @@ fn parameter_counts_and_state_names() {
     assert_eq!(nn::Conv2d::new(ConvOptions::new(1, 32, 3), &mut r).unwrap().num_params(), 320);
     assert_eq!(Linear::new(784, 128, &mut r).unwrap().num_params(), 100_480);
     let names: Vec<String> = small_net(1).state().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked", "5.weight", "5.bias"]);
+    assert_eq!(
+        names,
+        [
+            "0.weight",
+            "0.bias",
+            "1.weight",
+            "1.bias",
+            "1.running_mean",
+            "1.running_var",
+            "1.num_batches_tracked",
+            "5.weight",
+            "5.bias"
+        ]
+    );
 }
 
 #[test]

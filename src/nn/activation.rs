@@ -6,7 +6,12 @@ use super::tensor::{Tensor, expect_shape};
 use crate::error::Error;
 
 /// `grad_out * df(y)` element-wise, where `y` is the cached output of the last forward.
-fn backward_from_output(layer: &str, output: Option<&Tensor>, grad_out: &Tensor, df: impl Fn(f32) -> f32) -> Result<Tensor, Error> {
+fn backward_from_output(
+    layer: &str,
+    output: Option<&Tensor>,
+    grad_out: &Tensor,
+    df: impl Fn(f32) -> f32,
+) -> Result<Tensor, Error> {
     let y = output.ok_or_else(|| no_forward(layer))?;
     expect_shape("grad_out", grad_out.shape(), y.shape())?;
     let data = y.data().iter().zip(grad_out.data()).map(|(&y, &g)| g * df(y)).collect();

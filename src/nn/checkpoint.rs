@@ -39,7 +39,9 @@ impl View for &Bytes {
 impl From<StateRef<'_>> for Bytes {
     fn from(state: StateRef<'_>) -> Self {
         match state {
-            StateRef::F32 { shape, data } => Bytes { dtype: Dtype::F32, shape, data: data.iter().flat_map(|v| v.to_le_bytes()).collect() },
+            StateRef::F32 { shape, data } => {
+                Bytes { dtype: Dtype::F32, shape, data: data.iter().flat_map(|v| v.to_le_bytes()).collect() }
+            }
             StateRef::I64(v) => Bytes { dtype: Dtype::I64, shape: Vec::new(), data: v.to_le_bytes().to_vec() },
         }
     }
@@ -52,7 +54,8 @@ fn format_error(message: impl Into<String>) -> Error {
 /// The model's `state_dict` serialised as safetensors bytes.
 pub fn to_bytes(model: &dyn Layer) -> Result<Vec<u8>, Error> {
     let tensors: Vec<(String, Bytes)> = model.state().into_iter().map(|(name, s)| (name, s.into())).collect();
-    safetensors::serialize(tensors.iter().map(|(name, b)| (name.as_str(), b)), None).map_err(|e| format_error(format!("cannot serialise checkpoint: {e}")))
+    safetensors::serialize(tensors.iter().map(|(name, b)| (name.as_str(), b)), None)
+        .map_err(|e| format_error(format!("cannot serialise checkpoint: {e}")))
 }
 
 /// Saves the model's `state_dict` to `path` atomically: the bytes go to a temporary file
@@ -61,7 +64,8 @@ pub fn to_bytes(model: &dyn Layer) -> Result<Vec<u8>, Error> {
 pub fn save(model: &dyn Layer, path: impl AsRef<Path>) -> Result<(), Error> {
     let path = path.as_ref();
     let bytes = to_bytes(model)?;
-    let file_name = path.file_name().ok_or_else(|| Error::Io { message: format!("{} is not a file path", path.display()) })?;
+    let file_name =
+        path.file_name().ok_or_else(|| Error::Io { message: format!("{} is not a file path", path.display()) })?;
     let mut tmp_name = file_name.to_os_string();
     tmp_name.push(format!(".tmp{}", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
@@ -81,7 +85,8 @@ pub fn save(model: &dyn Layer, path: impl AsRef<Path>) -> Result<(), Error> {
 /// must be present with the same dtype and shape, and the file must have no other
 /// entries; otherwise nothing is changed and the `Err` names the offending tensors.
 pub fn from_bytes(model: &mut dyn Layer, bytes: &[u8]) -> Result<(), Error> {
-    let file = SafeTensors::deserialize(bytes).map_err(|e| format_error(format!("not a valid safetensors file: {e}")))?;
+    let file =
+        SafeTensors::deserialize(bytes).map_err(|e| format_error(format!("not a valid safetensors file: {e}")))?;
     let mut stored: HashMap<&str, _> = file.iter().collect();
     let mut state = model.state_mut();
     let mut problems = Vec::new();
@@ -116,7 +121,10 @@ pub fn from_bytes(model: &mut dyn Layer, bytes: &[u8]) -> Result<(), Error> {
                     *v = f32::from_le_bytes(b.try_into().expect("chunks of 4"));
                 }
             }
-            StateMut::I64(v) => **v = i64::from_le_bytes(bytes.try_into().map_err(|_| format_error(format!("{name}: bad int64 length")))?),
+            StateMut::I64(v) => {
+                **v =
+                    i64::from_le_bytes(bytes.try_into().map_err(|_| format_error(format!("{name}: bad int64 length")))?)
+            }
         }
     }
     Ok(())

@@ -162,7 +162,13 @@ pub trait ConvKind: Copy {
     /// The input-gradient kernel.
     fn backward_input(&self, grad_output: &[f32], weight: &[f32], grad_input: &mut [f32]) -> Result<(), Error>;
     /// The weight- and bias-gradient kernel.
-    fn backward_weight(&self, input: &[f32], grad_output: &[f32], grad_weight: &mut [f32], grad_bias: Option<&mut [f32]>) -> Result<(), Error>;
+    fn backward_weight(
+        &self,
+        input: &[f32],
+        grad_output: &[f32],
+        grad_weight: &mut [f32],
+        grad_bias: Option<&mut [f32]>,
+    ) -> Result<(), Error>;
 }
 
 impl ConvKind for Conv2dSpec {
@@ -197,7 +203,13 @@ impl ConvKind for Conv2dSpec {
     fn backward_input(&self, grad_output: &[f32], weight: &[f32], grad_input: &mut [f32]) -> Result<(), Error> {
         crate::conv2d_backward_input(self, grad_output, weight, grad_input)
     }
-    fn backward_weight(&self, input: &[f32], grad_output: &[f32], grad_weight: &mut [f32], grad_bias: Option<&mut [f32]>) -> Result<(), Error> {
+    fn backward_weight(
+        &self,
+        input: &[f32],
+        grad_output: &[f32],
+        grad_weight: &mut [f32],
+        grad_bias: Option<&mut [f32]>,
+    ) -> Result<(), Error> {
         crate::conv2d_backward_weight(self, input, grad_output, grad_weight, grad_bias)
     }
 }
@@ -235,7 +247,13 @@ impl ConvKind for ConvTranspose2dSpec {
     fn backward_input(&self, grad_output: &[f32], weight: &[f32], grad_input: &mut [f32]) -> Result<(), Error> {
         crate::conv_transpose2d_backward_input(self, grad_output, weight, grad_input)
     }
-    fn backward_weight(&self, input: &[f32], grad_output: &[f32], grad_weight: &mut [f32], grad_bias: Option<&mut [f32]>) -> Result<(), Error> {
+    fn backward_weight(
+        &self,
+        input: &[f32],
+        grad_output: &[f32],
+        grad_weight: &mut [f32],
+        grad_bias: Option<&mut [f32]>,
+    ) -> Result<(), Error> {
         crate::conv_transpose2d_backward_weight(self, input, grad_output, grad_weight, grad_bias)
     }
 }

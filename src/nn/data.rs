@@ -38,11 +38,14 @@ fn read_error(path: &Path, e: io::Error) -> Error {
 /// trailing bytes after the data give an `Err`.
 pub fn read_idx(path: impl AsRef<Path>) -> Result<Idx, Error> {
     let path = path.as_ref();
-    let mut file = BufReader::new(File::open(path).map_err(|e| Error::Io { message: format!("cannot open {}: {e}", path.display()) })?);
+    let mut file = BufReader::new(
+        File::open(path).map_err(|e| Error::Io { message: format!("cannot open {}: {e}", path.display()) })?,
+    );
     let mut head = [0u8; 2];
     file.read_exact(&mut head).map_err(|e| read_error(path, e))?;
     let start = io::Cursor::new(head).chain(file);
-    let mut reader: Box<dyn Read> = if head == [0x1f, 0x8b] { Box::new(GzDecoder::new(start)) } else { Box::new(start) };
+    let mut reader: Box<dyn Read> =
+        if head == [0x1f, 0x8b] { Box::new(GzDecoder::new(start)) } else { Box::new(start) };
     let mut magic = [0u8; 4];
     reader.read_exact(&mut magic).map_err(|e| read_error(path, e))?;
     if magic[..2] != [0, 0] {
@@ -66,7 +69,10 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<Idx, Error> {
     data.try_reserve_exact(len).map_err(|_| format_error(path, format!("cannot allocate {len} bytes")))?;
     (&mut reader).take(len as u64).read_to_end(&mut data).map_err(|e| read_error(path, e))?;
     if data.len() != len {
-        return Err(format_error(path, format!("truncated: header promises {len} bytes of data, file has {}", data.len())));
+        return Err(format_error(
+            path,
+            format!("truncated: header promises {len} bytes of data, file has {}", data.len()),
+        ));
     }
     if reader.read(&mut [0u8; 1]).map_err(|e| read_error(path, e))? != 0 {
         return Err(format_error(path, format!("trailing bytes after the {len} bytes of data the header promises")));
@@ -109,7 +115,10 @@ impl Dataset {
         let find = |kind: &str| -> Result<PathBuf, Error> {
             let base = dir.as_ref().join(format!("{prefix}-{kind}"));
             let gz = base.with_file_name(format!("{prefix}-{kind}.gz"));
-            [gz, base.clone()].into_iter().find(|p| p.is_file()).ok_or_else(|| Error::Io { message: format!("{}(.gz) not found", base.display()) })
+            [gz, base.clone()]
+                .into_iter()
+                .find(|p| p.is_file())
+                .ok_or_else(|| Error::Io { message: format!("{}(.gz) not found", base.display()) })
         };
         Dataset::from_idx(find("images-idx3-ubyte")?, find("labels-idx1-ubyte")?)
     }
@@ -150,7 +159,9 @@ impl Dataset {
         let mut labels = Vec::with_capacity(indices.len());
         for &i in indices {
             if i >= self.len() {
-                return Err(Error::Shape { message: format!("image index {i} out of range for a dataset of {}", self.len()) });
+                return Err(Error::Shape {
+                    message: format!("image index {i} out of range for a dataset of {}", self.len()),
+                });
             }
             data.extend_from_slice(&self.images[i * pixels..(i + 1) * pixels]);
             labels.push(self.labels[i] as usize);

@@ -13,8 +13,15 @@ use crate::spec::Dropout2dSpec;
 pub struct Dropout2d {
     p: f32,
     rng: SplitMix64,
-    /// The spec and per-plane scales of the last forward (`None` inside: eval mode).
-    cache: Option<([usize; 4], Option<(Dropout2dSpec, Vec<f32>)>)>,
+    cache: Option<DropoutCache>,
+}
+
+/// What backward needs from the last forward.
+#[derive(Clone, Debug)]
+struct DropoutCache {
+    shape: [usize; 4],
+    /// The spec and per-plane scales in train mode; `None` in eval mode (identity).
+    mask: Option<(Dropout2dSpec, Vec<f32>)>,
 }
 
 impl Dropout2d {
@@ -39,7 +46,7 @@ impl Layer for Dropout2d {
 
     fn forward(&mut self, x: &Tensor, mode: Mode) -> Result<Tensor, Error> {
         let [batch, channels, h, w] = x.shape();
-        let (out, saved) = match mode {
+        let (out, mask) = match mode {
             Mode::Eval => (x.clone(), None),
             Mode::Train => {
                 let spec = Dropout2dSpec { batch, channels, input: [h, w], p: self.p };
@@ -49,17 +56,17 @@ impl Layer for Dropout2d {
                 (out, Some((spec, scale)))
             }
         };
-        self.cache = Some((x.shape(), saved));
+        self.cache = Some(DropoutCache { shape: x.shape(), mask });
         Ok(out)
     }
 
     fn backward(&mut self, grad_out: &Tensor) -> Result<Tensor, Error> {
-        let (shape, saved) = self.cache.as_ref().ok_or_else(|| no_forward("Dropout2d"))?;
-        expect_shape("grad_out", grad_out.shape(), *shape)?;
-        let Some((spec, scale)) = saved else {
+        let cache = self.cache.as_ref().ok_or_else(|| no_forward("Dropout2d"))?;
+        expect_shape("grad_out", grad_out.shape(), cache.shape)?;
+        let Some((spec, scale)) = &cache.mask else {
             return Ok(grad_out.clone());
         };
-        let mut grad_in = Tensor::zeros(*shape)?;
+        let mut grad_in = Tensor::zeros(cache.shape)?;
         crate::dropout2d_backward(spec, grad_out.data(), scale, grad_in.data_mut())?;
         Ok(grad_in)
     }

@@ -20,7 +20,11 @@ pub fn softmax_cross_entropy(logits: &Tensor, labels: &[usize]) -> Result<Loss, 
     let [n, classes, h, w] = logits.shape();
     if h != 1 || w != 1 || labels.len() != n || n == 0 {
         return Err(Error::Shape {
-            message: format!("cross-entropy needs logits [n, classes, 1, 1] and n labels, got {} and {} labels", ShapeDisplay(logits.shape()), labels.len()),
+            message: format!(
+                "cross-entropy needs logits [n, classes, 1, 1] and n labels, got {} and {} labels",
+                ShapeDisplay(logits.shape()),
+                labels.len()
+            ),
         });
     }
     if let Some((i, &label)) = labels.iter().enumerate().find(|&(_, &l)| l >= classes) {
@@ -41,7 +45,12 @@ pub fn softmax_cross_entropy(logits: &Tensor, labels: &[usize]) -> Result<Loss, 
 }
 
 /// Mean over all elements of `f(prediction, target)`, with gradient `df / n` per element.
-fn elementwise(what: &str, prediction: &Tensor, target: &Tensor, f: impl Fn(f32, f32) -> (f64, f32)) -> Result<Loss, Error> {
+fn elementwise(
+    what: &str,
+    prediction: &Tensor,
+    target: &Tensor,
+    f: impl Fn(f32, f32) -> (f64, f32),
+) -> Result<Loss, Error> {
     expect_shape(what, target.shape(), prediction.shape())?;
     let n = prediction.len();
     if n == 0 {

@@ -94,7 +94,8 @@ impl BatchNorm2d {
         let plane = spec.input[0] * spec.input[1];
         let mut grad_gamma = vec![0.0; self.channels];
         let mut grad_beta = vec![0.0; self.channels];
-        let planes = input.data().chunks(plane).zip(grad_out.data().chunks(plane)).zip(grad_in.data_mut().chunks_mut(plane));
+        let planes =
+            input.data().chunks(plane).zip(grad_out.data().chunks(plane)).zip(grad_in.data_mut().chunks_mut(plane));
         for (i, ((x, dy), dx)) in planes.enumerate() {
             let c = i % self.channels;
             let invstd = 1.0 / (self.running_var[c] + self.eps).sqrt();
@@ -143,7 +144,15 @@ impl Layer for BatchNorm2d {
                 Some((mean, invstd))
             }
             Mode::Eval => {
-                crate::batch_norm2d_eval(&spec, x.data(), gamma, beta, &self.running_mean, &self.running_var, out.data_mut())?;
+                crate::batch_norm2d_eval(
+                    &spec,
+                    x.data(),
+                    gamma,
+                    beta,
+                    &self.running_mean,
+                    &self.running_var,
+                    out.data_mut(),
+                )?;
                 None
             }
         };

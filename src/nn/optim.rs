@@ -106,7 +106,15 @@ pub struct Adam {
 impl Adam {
     /// Adam with learning rate `lr` and PyTorch's defaults otherwise.
     pub fn new(lr: f32) -> Self {
-        Adam { lr, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0, step: 0, moments: Vec::new(), squares: Vec::new() }
+        Adam {
+            lr,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            step: 0,
+            moments: Vec::new(),
+            squares: Vec::new(),
+        }
     }
     /// Sets the moment decay rates.
     pub fn betas(self, beta1: f32, beta2: f32) -> Self {
