@@ -9,7 +9,7 @@ use super::param::Param;
 use super::tensor::{Tensor, expect_channels, expect_shape};
 use crate::error::Error;
 use crate::rng::SplitMix64;
-use crate::spec::{Conv2dSpec, ConvTranspose2dSpec, Padding};
+use crate::spec::{Conv2dSpec, ConvTranspose2dSpec, Padding, product};
 
 /// The hyper-parameters of a convolution layer, with PyTorch's defaults (stride 1, no
 /// padding, dilation 1, one group, with bias). Build with [`ConvOptions::new`] and the
@@ -309,12 +309,11 @@ impl<K: ConvKind> Conv<K> {
             });
         }
         let shape = K::weight_shape(&options);
-        let fan_in = shape[1] * shape[2] * shape[3];
-        let weight = Param::new("weight", shape.to_vec(), init::default_weight(shape.iter().product(), fan_in, rng));
-        let bias = options.bias.then(|| {
-            let n = options.out_channels;
-            Param::new("bias", vec![n], init::default_bias(n, fan_in, rng))
-        });
+        let fan_in = product("fan_in", &shape[1..])?;
+        let len = product("weight length", &shape)?;
+        let weight = Param::new("weight", shape.to_vec(), init::default_weight(len, fan_in, rng))?;
+        let n = options.out_channels;
+        let bias = options.bias.then(|| Param::new("bias", vec![n], init::default_bias(n, fan_in, rng))).transpose()?;
         Ok(Conv { options, weight, bias, cache: None })
     }
 

@@ -89,8 +89,9 @@ impl Linear {
             return Err(Error::Zero { param: "out_features" });
         }
         let len = crate::spec::product("weight length", &[in_features, out_features])?;
-        let weight = Param::new("weight", vec![out_features, in_features], init::default_weight(len, in_features, rng));
-        let bias = Param::new("bias", vec![out_features], init::default_bias(out_features, in_features, rng));
+        let weight =
+            Param::new("weight", vec![out_features, in_features], init::default_weight(len, in_features, rng))?;
+        let bias = Param::new("bias", vec![out_features], init::default_bias(out_features, in_features, rng))?;
         Ok(Linear { in_features, out_features, weight, bias, input: None })
     }
 }

@@ -1,6 +1,9 @@
 //! [`Param`]: a trainable parameter with its gradient, and the checkpoint view of a
 //! layer's state ([`StateRef`], [`StateMut`]).
 
+use crate::error::Error;
+use crate::spec::product;
+
 /// A trainable parameter: its values, its gradient (same length, accumulated by
 /// `backward` until [`Param::zero_grad`]) and its PyTorch shape and name.
 #[derive(Clone, Debug, PartialEq)]
@@ -13,11 +16,17 @@ pub struct Param {
 
 impl Param {
     /// A parameter named `name` (its PyTorch attribute, e.g. `"weight"`) with the given
-    /// shape and initial values (`value.len()` must be the product of `shape`).
-    pub(crate) fn new(name: &'static str, shape: Vec<usize>, value: Vec<f32>) -> Self {
-        debug_assert_eq!(shape.iter().product::<usize>(), value.len());
-        let grad = vec![0.0; value.len()];
-        Param { name, shape, value, grad }
+    /// shape and initial values, and a zero gradient; `Err` unless `value.len()` is the
+    /// product of `shape`.
+    pub fn new(name: &'static str, shape: Vec<usize>, value: Vec<f32>) -> Result<Self, Error> {
+        let len = product("parameter length", &shape)?;
+        if value.len() != len {
+            return Err(Error::Shape {
+                message: format!("parameter {name} of shape {shape:?} needs {len} values, got {}", value.len()),
+            });
+        }
+        let grad = vec![0.0; len];
+        Ok(Param { name, shape, value, grad })
     }
 
     /// The PyTorch attribute name, e.g. `"weight"` or `"bias"`.
