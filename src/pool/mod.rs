@@ -110,34 +110,31 @@ pub fn max_pool2d(s: &Pool2dSpec, input: &[f32], output: &mut [f32], indices: Op
     Ok(())
 }
 
-/// An order key for max pooling: larger key = larger value, every NaN above every number,
-/// and `-0.0 == 0.0` as in float comparison. Comparing keys with `>` keeps the first
-/// maximal element (or first NaN) of a window, without branches on NaN.
-#[inline(always)]
-fn max_key(v: f32) -> u32 {
-    if v.is_nan() {
-        u32::MAX
-    } else if v == 0.0 {
-        1 << 31
-    } else {
-        let bits = v.to_bits();
-        if bits >> 31 == 1 { !bits } else { bits | (1 << 31) }
-    }
-}
-
-/// Max pooling of one plane: the first tap with the largest [`max_key`] wins.
+/// Max pooling of one plane. The hot loop compares with `>` only, so the first maximal
+/// tap wins and NaN never does; a window that saw a NaN (rare) is rescanned for its first
+/// NaN, which PyTorch propagates.
 fn max_plane(g: &PoolGeom, windows: &Windows, x: &[f32], y: &mut [f32], mut ix: Option<&mut [u32]>) {
     windows.for_each(|o, window| {
         // Validation guarantees every window has a tap inside the input: the first tap is
         // the initial winner.
         let first = window.row0 * g.w.input + window.col0;
-        let (mut best, mut best_i) = (max_key(x[first]), first);
+        let (mut best, mut best_i, mut nan) = (x[first], first, false);
         window.for_each(g, |i| {
-            let key = max_key(x[i]);
-            if key > best {
-                (best, best_i) = (key, i);
+            let v = x[i];
+            nan |= v.is_nan();
+            if v > best {
+                (best, best_i) = (v, i);
             }
         });
+        if nan {
+            let mut first_nan = None;
+            window.for_each(g, |i| {
+                if x[i].is_nan() && first_nan.is_none() {
+                    first_nan = Some(i);
+                }
+            });
+            best_i = first_nan.expect("a NaN was seen in this window");
+        }
         y[o] = x[best_i];
         if let Some(ix) = ix.as_deref_mut() {
             ix[o] = best_i as u32;
