@@ -15,35 +15,35 @@
 //! the same layers.
 //!
 //! ```
-//! use sverka::nn::{self, ConvOptions, Layer, Mode, Optimizer, PoolOptions};
+//! use sverka::nn::{self, ConvOptions, Layer, Mode, Optimizer, PoolOptions, Tensor};
 //! use sverka::rng::SplitMix64;
 //!
-//! let mut rng = SplitMix64::new(7);
-//! let mut model = nn::Sequential::new()
-//!     .with(nn::Conv2d::new(ConvOptions::new(1, 8, 3).padding(1), &mut rng)?)
-//!     .with(nn::BatchNorm2d::new(8)?)
-//!     .with(nn::ReLU::new())
-//!     .with(nn::MaxPool2d::new(PoolOptions::new(2)))
-//!     .with(nn::Flatten::new())
-//!     .with(nn::Linear::new(8 * 4 * 4, 3, &mut rng)?);
-//! println!("{}", model.summary([4, 1, 8, 8])?);
+//! fn main() -> Result<(), sverka::Error> {
+//!     let mut rng = SplitMix64::new(7);
+//!     let mut model = nn::Sequential::new()
+//!         .with(nn::Conv2d::new(ConvOptions::new(1, 8, 3).padding(1), &mut rng)?)
+//!         .with(nn::BatchNorm2d::new(8)?)
+//!         .with(nn::ReLU::new())
+//!         .with(nn::MaxPool2d::new(PoolOptions::new(2)))
+//!         .with(nn::Flatten::new())
+//!         .with(nn::Linear::new(8 * 4 * 4, 3, &mut rng)?);
+//!     println!("{}", model.summary([4, 1, 8, 8])?);
 //!
-//! // Four 8x8 images of three classes; learn to tell them apart.
-//! let images: Vec<f32> = (0..4 * 64).map(|_| rng.next_f64() as f32).collect();
-//! let x = nn::Tensor::new([4, 1, 8, 8], images)?;
-//! let labels = [0, 1, 2, 1];
-//! let mut opt = nn::Sgd::new(0.1).momentum(0.9);
-//! let mut first = None;
-//! for _ in 0..30 {
-//!     model.zero_grad();
-//!     let loss = nn::softmax_cross_entropy(&model.forward(&x, Mode::Train)?, &labels)?;
-//!     model.backward(&loss.grad)?;
-//!     opt.step(&mut model.params_mut())?;
-//!     first.get_or_insert(loss.value);
+//!     // Four random 8x8 "images" with labels: learn them.
+//!     let x = Tensor::new([4, 1, 8, 8], (0..256).map(|_| rng.next_f64() as f32).collect())?;
+//!     let labels = [0, 1, 2, 1];
+//!     let mut opt = nn::Sgd::new(0.1).momentum(0.9);
+//!     for step in 0..30 {
+//!         model.zero_grad();
+//!         let loss = nn::softmax_cross_entropy(&model.forward(&x, Mode::Train)?, &labels)?;
+//!         model.backward(&loss.grad)?;
+//!         opt.step(&mut model.params_mut())?;
+//!         println!("step {step}: loss {:.4}", loss.value);
+//!     }
+//!     let logits = model.forward(&x, Mode::Eval)?;
+//!     assert_eq!(nn::correct(&logits, &labels), 4);
+//!     nn::checkpoint::save(&model, std::env::temp_dir().join("sverka-tiny.safetensors"))
 //! }
-//! let logits = model.forward(&x, Mode::Train)?;
-//! assert!(nn::softmax_cross_entropy(&logits, &labels)?.value < first.unwrap() / 10.0);
-//! # Ok::<(), sverka::Error>(())
 //! ```
 
 mod activation;
