@@ -70,8 +70,8 @@ impl Args {
             let value = args.next().unwrap_or_else(|| fail(format!("{flag} needs a value")));
             self.set(&flag, &value, with_out).unwrap_or_else(|e| fail(e));
         }
-        if self.batch_size == 0 || self.threads == Some(0) {
-            fail("--batch-size and --threads must be at least 1".into());
+        if self.epochs == 0 || self.batch_size == 0 || self.threads == Some(0) {
+            fail("--epochs, --batch-size and --threads must be at least 1".into());
         }
         self
     }

@@ -65,8 +65,9 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<Idx, Error> {
         dims.push(u32::from_be_bytes(d) as usize);
     }
     let len = crate::spec::product("IDX size", &dims)?;
-    let mut data = Vec::new();
-    data.try_reserve_exact(len).map_err(|_| format_error(path, format!("cannot allocate {len} bytes")))?;
+    // Reserve at most 64 MiB up front: a header may promise far more than the file holds,
+    // and reading grows the buffer only as data actually arrives.
+    let mut data = Vec::with_capacity(len.min(1 << 26));
     (&mut reader).take(len as u64).read_to_end(&mut data).map_err(|e| read_error(path, e))?;
     if data.len() != len {
         return Err(format_error(

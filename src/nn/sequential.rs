@@ -132,13 +132,14 @@ impl Receptive {
             match window {
                 Window::Pointwise => {}
                 Window::Sliding { kernel, stride, dilation } => {
-                    *r += (dilation[axis] * (kernel[axis] - 1)) as f64 * *j;
+                    *r += dilation[axis] as f64 * kernel[axis].saturating_sub(1) as f64 * *j;
                     *j *= stride[axis] as f64;
                 }
                 Window::Upsampling { kernel, stride, dilation } => {
-                    let extent = dilation[axis] * (kernel[axis] - 1) + 1;
-                    *r += (extent.div_ceil(stride[axis]) - 1) as f64 * *j;
-                    *j /= stride[axis] as f64;
+                    let extent = dilation[axis] as f64 * kernel[axis].saturating_sub(1) as f64 + 1.0;
+                    let stride = stride[axis].max(1) as f64;
+                    *r += ((extent / stride).ceil() - 1.0).max(0.0) * *j;
+                    *j /= stride;
                 }
                 Window::Global => self.global = true,
             }
@@ -182,13 +183,13 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self.rows.iter().map(|r| r.layer.len()).max().unwrap_or(0).max(5) + 4;
-        writeln!(f, "{:<width$}{:>20}{:>12}{:>12}", "layer", "output shape", "params", "receptive")?;
-        writeln!(f, "{:<width$}{:>20}{:>12}{:>12}", "input", ShapeDisplay(self.input).to_string(), "", "1x1")?;
-        for (i, r) in self.rows.iter().enumerate() {
-            let name = format!("{i}: {}", r.layer);
+        let names: Vec<String> = self.rows.iter().enumerate().map(|(i, r)| format!("{i:>2}: {}", r.layer)).collect();
+        let width = names.iter().map(String::len).max().unwrap_or(0).max(5) + 2;
+        writeln!(f, "{:<width$}{:>18}{:>10}{:>11}", "layer", "output shape", "params", "receptive")?;
+        writeln!(f, "{:<width$}{:>18}{:>10}{:>11}", "input", ShapeDisplay(self.input).to_string(), "", "1x1")?;
+        for (name, r) in names.iter().zip(&self.rows) {
             let field = format!("{}x{}", r.receptive[0], r.receptive[1]);
-            writeln!(f, "{name:<width$}{:>20}{:>12}{field:>12}", ShapeDisplay(r.output).to_string(), r.params)?;
+            writeln!(f, "{name:<width$}{:>18}{:>10}{field:>11}", ShapeDisplay(r.output).to_string(), r.params)?;
         }
         write!(f, "total params: {}", self.total_params())
     }
