@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::init;
-use super::layer::{Layer, Mode, Window, no_forward};
+use super::layer::{Layer, Mode, Window, no_forward, padding_text};
 use super::param::Param;
 use super::tensor::{Tensor, expect_channels, expect_shape};
 use crate::error::Error;
@@ -103,11 +103,6 @@ impl ConvOptions {
         }
         Ok(())
     }
-
-    /// The sliding-window view for the receptive field.
-    fn window(&self) -> ([usize; 2], [usize; 2], [usize; 2]) {
-        (self.kernel, self.stride, self.dilation)
-    }
 }
 
 impl fmt::Display for ConvOptions {
@@ -119,13 +114,8 @@ impl fmt::Display for ConvOptions {
         if self.stride != [1, 1] {
             write!(f, ", stride={}x{}", self.stride[0], self.stride[1])?;
         }
-        let p = self.padding;
-        if p != Padding::ZERO {
-            if p == Padding::uniform(p.top) {
-                write!(f, ", padding={}", p.top)?;
-            } else {
-                write!(f, ", padding={}/{}/{}/{}", p.top, p.bottom, p.left, p.right)?;
-            }
+        if self.padding != Padding::ZERO {
+            write!(f, ", padding={}", padding_text(self.padding))?;
         }
         if self.output_padding != [0, 0] {
             write!(f, ", output_padding={}x{}", self.output_padding[0], self.output_padding[1])?;
@@ -194,8 +184,7 @@ impl ConvKind for Conv2dSpec {
         Ok([self.batch, self.out_channels, h, w])
     }
     fn window(o: &ConvOptions) -> Window {
-        let (kernel, stride, dilation) = o.window();
-        Window::Sliding { kernel, stride, dilation }
+        Window::Sliding { kernel: o.kernel, stride: o.stride, dilation: o.dilation }
     }
     fn run(&self, input: &[f32], weight: &[f32], bias: Option<&[f32]>, output: &mut [f32]) -> Result<(), Error> {
         crate::conv2d(self, input, weight, bias, output)
@@ -238,8 +227,7 @@ impl ConvKind for ConvTranspose2dSpec {
         Ok([self.batch, self.out_channels, h, w])
     }
     fn window(o: &ConvOptions) -> Window {
-        let (kernel, stride, dilation) = o.window();
-        Window::Upsampling { kernel, stride, dilation }
+        Window::Upsampling { kernel: o.kernel, stride: o.stride, dilation: o.dilation }
     }
     fn run(&self, input: &[f32], weight: &[f32], bias: Option<&[f32]>, output: &mut [f32]) -> Result<(), Error> {
         crate::conv_transpose2d(self, input, weight, bias, output)

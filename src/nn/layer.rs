@@ -3,6 +3,7 @@
 use super::param::{Param, StateMut, StateRef};
 use super::tensor::Tensor;
 use crate::error::Error;
+use crate::spec::Padding;
 
 /// Training or evaluation, as PyTorch's `model.train()` / `model.eval()`: BatchNorm2d
 /// normalises with batch statistics and updates its running estimates in `Train`, and
@@ -104,4 +105,13 @@ pub trait Layer {
 /// The error for `backward` called without a matching `forward`.
 pub(crate) fn no_forward(layer: &str) -> Error {
     Error::State { message: format!("{layer}: backward called before forward") }
+}
+
+/// Padding as PyTorch prints it: `1` when uniform, else `top/bottom/left/right`.
+pub(crate) fn padding_text(p: Padding) -> String {
+    if p == Padding::uniform(p.top) {
+        p.top.to_string()
+    } else {
+        format!("{}/{}/{}/{}", p.top, p.bottom, p.left, p.right)
+    }
 }

@@ -87,6 +87,30 @@ impl BatchNorm2d {
         Ok(BatchNorm2dSpec { batch, channels, input: [h, w], eps: self.eps, momentum: self.momentum })
     }
 
+    /// Backward for the cached forward `cache`.
+    fn backward_with(&mut self, cache: &BnCache, grad_out: &Tensor) -> Result<Tensor, Error> {
+        expect_shape("grad_out", grad_out.shape(), cache.input.shape())?;
+        let Some((mean, invstd)) = &cache.saved else {
+            return self.backward_eval(&cache.spec, &cache.input, grad_out);
+        };
+        let mut grad_in = Tensor::zeros(cache.input.shape())?;
+        let (mut grad_gamma, mut grad_beta) = (vec![0.0; self.channels], vec![0.0; self.channels]);
+        crate::batch_norm2d_backward(
+            &cache.spec,
+            cache.input.data(),
+            grad_out.data(),
+            self.weight.value(),
+            mean,
+            invstd,
+            grad_in.data_mut(),
+            &mut grad_gamma,
+            &mut grad_beta,
+        )?;
+        self.weight.accumulate(&grad_gamma);
+        self.bias.accumulate(&grad_beta);
+        Ok(grad_in)
+    }
+
     /// Eval-mode backward, where the statistics are constants: per channel
     /// `dx = dy * gamma * invstd`, `dgamma = sum dy * (x - mean) * invstd`, `dbeta = sum dy`.
     fn backward_eval(&mut self, spec: &BatchNorm2dSpec, input: &Tensor, grad_out: &Tensor) -> Result<Tensor, Error> {
@@ -195,31 +219,5 @@ impl Layer for BatchNorm2d {
             ("running_var".into(), StateMut::F32 { shape, data: &mut self.running_var }),
             ("num_batches_tracked".into(), StateMut::I64(&mut self.num_batches_tracked)),
         ]
-    }
-}
-
-impl BatchNorm2d {
-    /// Backward for the cached forward `cache`.
-    fn backward_with(&mut self, cache: &BnCache, grad_out: &Tensor) -> Result<Tensor, Error> {
-        expect_shape("grad_out", grad_out.shape(), cache.input.shape())?;
-        let Some((mean, invstd)) = &cache.saved else {
-            return self.backward_eval(&cache.spec, &cache.input, grad_out);
-        };
-        let mut grad_in = Tensor::zeros(cache.input.shape())?;
-        let (mut grad_gamma, mut grad_beta) = (vec![0.0; self.channels], vec![0.0; self.channels]);
-        crate::batch_norm2d_backward(
-            &cache.spec,
-            cache.input.data(),
-            grad_out.data(),
-            self.weight.value(),
-            mean,
-            invstd,
-            grad_in.data_mut(),
-            &mut grad_gamma,
-            &mut grad_beta,
-        )?;
-        self.weight.accumulate(&grad_gamma);
-        self.bias.accumulate(&grad_beta);
-        Ok(grad_in)
     }
 }

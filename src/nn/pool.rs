@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::layer::{Layer, Mode, Window, no_forward};
+use super::layer::{Layer, Mode, Window, no_forward, padding_text};
 use super::tensor::{Tensor, expect_shape};
 use crate::error::Error;
 use crate::spec::{Padding, Pool2dSpec};
@@ -91,7 +91,7 @@ impl fmt::Display for PoolOptions {
         let ([kh, kw], [sh, sw]) = (self.kernel, self.stride);
         write!(f, "(kernel={kh}x{kw}, stride={sh}x{sw}")?;
         if self.padding != Padding::ZERO {
-            write!(f, ", padding={}", self.padding)?;
+            write!(f, ", padding={}", padding_text(self.padding))?;
         }
         if self.dilation != [1, 1] {
             write!(f, ", dilation={}x{}", self.dilation[0], self.dilation[1])?;
