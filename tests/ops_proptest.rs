@@ -446,7 +446,7 @@ proptest! {
 // Medium shapes: channels up to ~40 and images up to 33x33, so blocked layouts, SIMD
 // tails and several threads are exercised; fewer cases because the reference is slow.
 proptest! {
-    #![proptest_config(config(64))]
+    #![proptest_config(config(128))]
 
     #[test]
     fn conv2d_forward_medium(s in common::conv_spec_medium(), seed in any::<u64>(), with_bias in any::<bool>()) {
