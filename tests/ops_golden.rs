@@ -506,3 +506,25 @@ fn dropout2d_edge_probabilities() {
     sverka::dropout2d_backward(&s, &x, &scale, &mut dx).unwrap();
     assert!(dx.iter().all(|&v| v == 0.0), "p = 1: gradient is zero");
 }
+
+/// PyTorch's ceil_mode lets the window be larger than the whole (padded) input:
+/// in 3, k 4, s 3: ceil: div_rtn(3 - 3 - 1 + 2, 3) + 1 = 1 (start 0 < 3 kept); floor:
+/// div_rtn(3 - 3 - 1, 3) + 1 = 0, an empty output. The single window covers all 9 values;
+/// with count_include_pad the divisor is clipped to the padded input (min(0 + 4, 3) = 3
+/// per axis), so both modes divide by 9.
+#[test]
+fn pool_kernel_larger_than_input_in_ceil_mode() {
+    let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+    let floor = pspec(3, 4, 3, (0, 0), 1, false);
+    assert!(matches!(floor.output(), Err(sverka::Error::EmptyOutput { .. })), "{floor}: {:?}", floor.output());
+    for include in [true, false] {
+        let s = Pool2dSpec { count_include_pad: include, ..pspec(3, 4, 3, (0, 0), 1, true) };
+        assert_eq!(s.output().unwrap(), [1, 1], "{s}");
+        for y in avg(&s, &x) {
+            assert_close(&y, &[5.0], 1e-6, &s.to_string());
+        }
+        let (mut y, mut ix) = (vec![0.0; 1], vec![0u32; 1]);
+        sverka::max_pool2d(&s, &x, &mut y, Some(&mut ix)).unwrap();
+        assert_eq!((y[0], ix[0]), (9.0, 8), "{s}");
+    }
+}
