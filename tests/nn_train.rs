@@ -28,6 +28,30 @@ fn losses_match_pytorch() {
     assert!(b.grad.data()[2].abs() < 1e-12);
 }
 
+#[test]
+fn loss_gradients_match_finite_differences() {
+    let mut rng = SplitMix64::new(4);
+    let mut random = |shape: [usize; 4], lo: f32, hi: f32| {
+        Tensor::new(shape, (0..shape.iter().product()).map(|_| rng.uniform(lo, hi)).collect()).unwrap()
+    };
+    let (logits, target) = (random([3, 4, 1, 1], -3.0, 3.0), random([3, 4, 1, 1], 0.0, 1.0));
+    let labels = [2, 0, 3];
+    let losses: [&dyn Fn(&Tensor) -> nn::Loss; 3] =
+        [&|x| nn::softmax_cross_entropy(x, &labels).unwrap(), &|x| nn::mse(x, &target).unwrap(), &|x| {
+            nn::bce_with_logits(x, &target).unwrap()
+        }];
+    for (k, loss) in losses.iter().enumerate() {
+        let grad = loss(&logits).grad;
+        for i in 0..logits.len() {
+            let (mut plus, mut minus) = (logits.clone(), logits.clone());
+            plus.data_mut()[i] += 1e-2;
+            minus.data_mut()[i] -= 1e-2;
+            let numeric = (loss(&plus).value - loss(&minus).value) / 2e-2;
+            assert!((numeric - grad.data()[i]).abs() < 1e-3, "loss {k}, element {i}: {numeric} vs {}", grad.data()[i]);
+        }
+    }
+}
+
 /// A 1-element parameter with value `v` and gradient `g`.
 fn param(v: f32, g: f32) -> Param {
     let mut p = Param::new("weight", vec![1], vec![v]).unwrap();
