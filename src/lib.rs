@@ -29,6 +29,7 @@
 //! [`reference`] holds the same operations as plain `f64`-accumulating loops: the oracle
 //! the fast paths are tested against.
 
+mod buffers;
 mod conv;
 mod dropout;
 mod error;

@@ -774,3 +774,21 @@ impl fmt::Display for Pool2dSpec {
         )
     }
 }
+
+impl fmt::Display for BatchNorm2dSpec {
+    /// Compact descriptor, e.g. `n64c64ih28iw28eps1e-5m0.1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "n{}c{}ih{}iw{}eps{:e}m{}",
+            self.batch, self.channels, self.input[0], self.input[1], self.eps, self.momentum
+        )
+    }
+}
+
+impl fmt::Display for Dropout2dSpec {
+    /// Compact descriptor, e.g. `n64c64ih28iw28p0.25`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n{}c{}ih{}iw{}p{}", self.batch, self.channels, self.input[0], self.input[1], self.p)
+    }
+}

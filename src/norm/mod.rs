@@ -5,7 +5,8 @@
 
 use rayon::prelude::*;
 
-use crate::error::{Error, check_len};
+use crate::buffers;
+use crate::error::Error;
 use crate::spec::{BatchNorm2dSpec, ChannelGeom};
 
 /// The planes of channel `c` of an NCHW buffer.
@@ -72,15 +73,13 @@ pub fn batch_norm2d_train(
     saved_mean: &mut [f32],
     saved_invstd: &mut [f32],
 ) -> Result<(), Error> {
-    let g = s.train_geometry()?;
-    check_len("input", input, g.len)?;
-    check_len("gamma", gamma, g.channels)?;
-    check_len("beta", beta, g.channels)?;
-    check_len("running_mean", running_mean, g.channels)?;
-    check_len("running_var", running_var, g.channels)?;
-    check_len("output", output, g.len)?;
-    check_len("saved_mean", saved_mean, g.channels)?;
-    check_len("saved_invstd", saved_invstd, g.channels)?;
+    let g = buffers::batch_norm2d_train(
+        s,
+        input,
+        [("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)],
+        output,
+        [("saved_mean", saved_mean), ("saved_invstd", saved_invstd)],
+    )?;
     let count = (g.batch * g.plane) as f64;
     let stats: Vec<(f64, f64)> = (0..g.channels)
         .into_par_iter()
@@ -122,13 +121,12 @@ pub fn batch_norm2d_eval(
     running_var: &[f32],
     output: &mut [f32],
 ) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("input", input, g.len)?;
-    check_len("gamma", gamma, g.channels)?;
-    check_len("beta", beta, g.channels)?;
-    check_len("running_mean", running_mean, g.channels)?;
-    check_len("running_var", running_var, g.channels)?;
-    check_len("output", output, g.len)?;
+    let g = buffers::batch_norm2d_eval(
+        s,
+        input,
+        [("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)],
+        output,
+    )?;
     let mut scale = vec![0f32; g.channels];
     let mut shift = vec![0f32; g.channels];
     for c in 0..g.channels {
@@ -158,15 +156,13 @@ pub fn batch_norm2d_backward(
     grad_gamma: &mut [f32],
     grad_beta: &mut [f32],
 ) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("input", input, g.len)?;
-    check_len("grad_output", grad_output, g.len)?;
-    check_len("gamma", gamma, g.channels)?;
-    check_len("saved_mean", saved_mean, g.channels)?;
-    check_len("saved_invstd", saved_invstd, g.channels)?;
-    check_len("grad_input", grad_input, g.len)?;
-    check_len("grad_gamma", grad_gamma, g.channels)?;
-    check_len("grad_beta", grad_beta, g.channels)?;
+    let g = buffers::batch_norm2d_backward(
+        s,
+        [input, grad_output],
+        [("gamma", gamma), ("saved_mean", saved_mean), ("saved_invstd", saved_invstd)],
+        grad_input,
+        [("grad_gamma", grad_gamma), ("grad_beta", grad_beta)],
+    )?;
     let sums: Vec<(f64, f64)> = (0..g.channels)
         .into_par_iter()
         .map(|c| {

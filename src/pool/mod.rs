@@ -5,7 +5,8 @@
 
 use rayon::prelude::*;
 
-use crate::error::{Error, check_len};
+use crate::buffers;
+use crate::error::Error;
 use crate::spec::{Pool2dSpec, PoolGeom};
 
 /// The taps of one window inside the input: `rows` input rows starting at `row0`, `cols`
@@ -91,12 +92,7 @@ impl Windows {
 /// # Ok::<(), sverka::Error>(())
 /// ```
 pub fn max_pool2d(s: &Pool2dSpec, input: &[f32], output: &mut [f32], indices: Option<&mut [u32]>) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("input", input, g.input_len)?;
-    check_len("output", output, g.output_len)?;
-    if let Some(ix) = indices.as_deref() {
-        check_len("indices", ix, g.output_len)?;
-    }
+    let g = buffers::pool2d(s, input, output, indices.as_deref())?;
     if g.in_plane() > u32::MAX as usize {
         return Err(Error::Overflow { what: "max_pool2d index (input plane over u32::MAX elements)" });
     }
@@ -150,14 +146,8 @@ pub fn max_pool2d_backward(
     indices: &[u32],
     grad_input: &mut [f32],
 ) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("grad_output", grad_output, g.output_len)?;
-    check_len("indices", indices, g.output_len)?;
-    check_len("grad_input", grad_input, g.input_len)?;
+    let g = buffers::pool2d_backward(s, grad_output, Some(indices), grad_input)?;
     let plane = g.in_plane();
-    if let Some(position) = indices.iter().position(|&i| i as usize >= plane) {
-        return Err(Error::Index { position, index: indices[position], plane });
-    }
     let op = g.out_plane();
     grad_input.par_chunks_mut(plane).zip(grad_output.par_chunks(op).zip(indices.par_chunks(op))).for_each(
         |(dx, (dy, ix))| {
@@ -189,9 +179,7 @@ fn divisors(g: &PoolGeom, windows: &Windows, count_include_pad: bool) -> Vec<f32
 /// each window's input elements divided by the window's divisor, see
 /// [`Pool2dSpec::count_include_pad`].
 pub fn avg_pool2d(s: &Pool2dSpec, input: &[f32], output: &mut [f32]) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("input", input, g.input_len)?;
-    check_len("output", output, g.output_len)?;
+    let g = buffers::pool2d(s, input, output, None)?;
     let windows = Windows::new(&g);
     let div = divisors(&g, &windows, s.count_include_pad);
     output.par_chunks_mut(g.out_plane()).zip(input.par_chunks(g.in_plane())).for_each(|(y, x)| {
@@ -207,9 +195,7 @@ pub fn avg_pool2d(s: &Pool2dSpec, input: &[f32], output: &mut [f32]) -> Result<(
 /// Gradient of [`avg_pool2d`]: each `grad_output` element, divided by its window's
 /// divisor, is added to every input element of the window. Overwrites `grad_input`.
 pub fn avg_pool2d_backward(s: &Pool2dSpec, grad_output: &[f32], grad_input: &mut [f32]) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("grad_output", grad_output, g.output_len)?;
-    check_len("grad_input", grad_input, g.input_len)?;
+    let g = buffers::pool2d_backward(s, grad_output, None, grad_input)?;
     let windows = Windows::new(&g);
     let div = divisors(&g, &windows, s.count_include_pad);
     grad_input.par_chunks_mut(g.in_plane()).zip(grad_output.par_chunks(g.out_plane())).for_each(|(dx, dy)| {
