@@ -108,7 +108,8 @@ impl Args {
         let train = Dataset::mnist(&self.data, true)?;
         let test = Dataset::mnist(&self.data, false)?;
         let [h, w] = train.image_size();
-        println!("data: {} ({} train / {} test images, {h}x{w})", self.data.display(), train.len(), test.len());
+        let shown = self.data.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&self.data);
+        println!("data: {} ({} train / {} test images, {h}x{w})", shown.display(), train.len(), test.len());
         Ok((train, test))
     }
 }
