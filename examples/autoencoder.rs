@@ -11,6 +11,7 @@ use std::error::Error;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
+use std::process::ExitCode;
 use std::time::Instant;
 
 use sverka::nn::{
@@ -79,7 +80,12 @@ fn write_grid(path: &Path, originals: &Tensor, reconstructions: &Tensor, scale: 
     Ok(())
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
+fn main() -> ExitCode {
+    common::report(run)
+}
+
+/// Trains, evaluates, and prints the per-epoch and final lines.
+fn run() -> Result<(), Box<dyn Error>> {
     let args = common::Args::defaults(2, 2e-3).parse("autoencoder", true);
     args.init_threads()?;
     let (train, test) = args.load()?;

@@ -9,6 +9,7 @@
 mod common;
 
 use std::error::Error;
+use std::process::ExitCode;
 use std::time::Instant;
 
 use sverka::nn::{
@@ -48,7 +49,12 @@ fn evaluate(model: &mut Sequential, data: &Dataset) -> Result<(f64, f64), sverka
     Ok((loss / data.len() as f64, correct as f64 / data.len() as f64))
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
+fn main() -> ExitCode {
+    common::report(run)
+}
+
+/// Trains, evaluates, and prints the per-epoch and final lines.
+fn run() -> Result<(), Box<dyn Error>> {
     let args = common::Args::defaults(8, 0.02).parse("mnist", false);
     args.init_threads()?;
     let (train, test) = args.load()?;

@@ -1,7 +1,9 @@
 //! Command-line options, thread setup, data loading and progress bars shared by the
 //! `mnist` and `autoencoder` examples.
 
+use std::error::Error;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -126,4 +128,15 @@ pub fn epoch_bar(epoch: usize, epochs: usize, batches: usize) -> ProgressBar {
     bar.set_prefix(format!("{epoch}/{epochs}"));
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
+}
+
+/// Runs an example's body, printing an error as its message (not its debug form).
+pub fn report(run: impl FnOnce() -> Result<(), Box<dyn Error>>) -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
