@@ -239,3 +239,36 @@ fn misuse_is_an_error() {
     assert!(nn::softmax_cross_entropy(&random([2, 3, 1, 1], 1), &[0, 3]).is_err());
     assert!(nn::mse(&random([2, 3, 1, 1], 1), &random([2, 3, 1, 2], 1)).is_err());
 }
+
+#[test]
+fn conv_layers_follow_weight_updates_and_new_shapes() {
+    // The cached plan must see every weight update and be rebuilt for a new input shape.
+    let opts = ConvOptions::new(3, 4, 3).padding(1);
+    let mut conv = nn::Conv2d::new(opts, &mut rng()).unwrap();
+    let mut up =
+        nn::ConvTranspose2d::new(ConvOptions::new(3, 2, 3).stride(2).padding(1).output_padding(1), &mut rng()).unwrap();
+    for (step, shape) in [[2, 3, 6, 6], [2, 3, 6, 6], [1, 3, 5, 7]].into_iter().enumerate() {
+        for p in conv.params_mut().into_iter().chain(up.params_mut()) {
+            p.value_mut().iter_mut().for_each(|v| *v += 0.1);
+        }
+        let x = random(shape, step as u64);
+        let y = conv.forward(&x, Mode::Eval).unwrap();
+        let spec = sverka::Conv2dSpec {
+            batch: shape[0],
+            in_channels: 3,
+            out_channels: 4,
+            input: [shape[2], shape[3]],
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: sverka::Padding::uniform(1),
+            dilation: [1, 1],
+            groups: 1,
+        };
+        let mut expected = vec![0.0; spec.output_len().unwrap()];
+        let (w, b) = (conv.params()[0].value(), conv.params()[1].value());
+        sverka::reference::conv2d(&spec, x.data(), w, Some(b), &mut expected).unwrap();
+        assert!(y.data().iter().zip(&expected).all(|(a, e)| (a - e).abs() < 1e-4), "step {step}");
+        let z = up.forward(&x, Mode::Eval).unwrap();
+        assert_eq!(z.shape(), [shape[0], 2, 2 * shape[2], 2 * shape[3]]);
+    }
+}
