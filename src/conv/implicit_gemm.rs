@@ -1,0 +1,267 @@
+//! Implicit GEMM (any convolution) and 1x1 convolution as GEMM, per group.
+//!
+//! Per image `n` and group `g`: `C[M x P] = A[M x K] * B[K x P]` with `M` output channels,
+//! `P = oh * ow` output pixels (the NCHW output plane, so `C` is written in place) and
+//! `K = ic_per_group * kh * kw`; `B[(ic, i, j)][(y, x)] = input[ic][y*sh + i*dh - pt][x*sw +
+//! j*dw - pl]` (zero outside) is never materialised whole: a `KC x NC` block of it is packed
+//! into the task's scratch at a time. For a 1x1 kernel, stride 1, no padding, `B` *is* the
+//! input plane and full panels are read in place (`ldb = P`); only a partial last panel
+//! is copied.
+//!
+//! Blocking (BLIS, the microkernel is `MR x NR`, `A` broadcast, `B` vector-loaded):
+//!
+//! ```text
+//! LOOP 5  for each task (n, g, NC pixels)        in parallel
+//! LOOP 4    for kc0 in 0..K step KC              pack B[kc0.., NC]  (KC*NC in L2)
+//! LOOP 3      for mc0 in 0..M step MC            A[mc0.., kc0..] pre-packed (MC*KC in L2)
+//! LOOP 2        for each NR panel of the NC      B panel KC*NR stays in L1
+//! LOOP 1          for each MR tile of the MC     microkernel, C += A*B
+//! ```
+//!
+//! `KC` fills half of L1 with one `B` panel, `MC` half of L2 with `A`, `NC` a quarter of
+//! L2 with the packed `B` block (and shrinks so that there are 4 tasks per thread). The
+//! per-element summation order depends only on `KC`, never on the task split, so results
+//! are identical for any thread count.
+
+use rayon::prelude::*;
+
+use super::plan::{OutPtr, Slots};
+use crate::error::{Error, try_zeroed};
+use crate::isa::{Isa, cache_sizes};
+use crate::kernels::{Family, GemmArgs, GemmFn, KERNELS, gemm_entry};
+use crate::spec::{ConvGeom, product};
+
+/// A planned implicit GEMM.
+pub(crate) struct Gemm {
+    kernel: usize,
+    entry: GemmFn,
+    mr: usize,
+    nr: usize,
+    in_place: bool,
+    /// GEMM sizes per group.
+    m: usize,
+    k: usize,
+    p: usize,
+    kc: usize,
+    mc: usize,
+    nc: usize,
+    m_tiles: usize,
+    /// `[group][m tile][K][MR]`, zero-padded rows.
+    a: Vec<f32>,
+    /// `[group][m tile][MR]`.
+    bias: Vec<f32>,
+    slots: Slots,
+}
+
+impl Gemm {
+    /// 1x1 kernel, stride 1, no padding: `B` is the input itself.
+    pub(crate) fn accepts_1x1(g: &ConvGeom) -> bool {
+        [g.h, g.w].iter().all(|a| a.kernel == 1 && a.stride == 1 && a.pad_begin == 0 && a.pad_end == 0)
+    }
+
+    /// Plans `g`; `None` if the forced kernel is not a GEMM kernel of `isa`.
+    pub(crate) fn new(g: &ConvGeom, isa: Isa, in_place: bool, forced: Option<usize>) -> Option<Result<Gemm, Error>> {
+        let lanes = isa.lanes();
+        let (m, k, p) = (g.out_c / g.groups, g.in_c / g.groups * g.h.kernel * g.w.kernel, g.h.output * g.w.output);
+        let fits = |i: usize| KERNELS[i].family == Family::Gemm && gemm_entry(i, isa).is_some();
+        let kernel = match forced {
+            Some(i) => fits(i).then_some(i)?,
+            None => (0..KERNELS.len()).filter(|&i| fits(i)).min_by_key(|&i| {
+                let (mr, nr) = (KERNELS[i].rows, KERNELS[i].vectors * lanes);
+                (m.div_ceil(mr) * mr * p.div_ceil(nr) * nr, i)
+            })?,
+        };
+        let entry = gemm_entry(kernel, isa)?;
+        Some(Gemm::with_kernel(g, kernel, entry, lanes, in_place, (m, k, p)))
+    }
+
+    fn with_kernel(
+        g: &ConvGeom,
+        kernel: usize,
+        entry: GemmFn,
+        lanes: usize,
+        in_place: bool,
+        (m, k, p): (usize, usize, usize),
+    ) -> Result<Gemm, Error> {
+        let (mr, nr) = (KERNELS[kernel].rows, KERNELS[kernel].vectors * lanes);
+        let (l1, l2) = cache_sizes();
+        let f = std::mem::size_of::<f32>();
+        // KC: one KC x NR panel of B in half of L1, then evened out over K.
+        let kc = (l1 / 2 / (nr * f)).max(16).min(k);
+        let kc = k.div_ceil(k.div_ceil(kc));
+        // MC: an MC x KC block of A in half of L2.
+        let mc = (l2 / 2 / (kc * f) / mr * mr).max(mr);
+        // NC: the packed KC x NC block of B in a quarter of L2, and at least 4 tasks per
+        // thread when the image count is small.
+        let nc_cache = (l2 / 4 / (kc * f) / nr * nr).max(nr);
+        let tasks_wanted = (4 * rayon::current_num_threads()).div_ceil(g.batch * g.groups);
+        let nc_split = p.div_ceil(tasks_wanted).div_ceil(nr) * nr;
+        let nc = nc_cache.min(nc_split).max(nr);
+        let m_tiles = m.div_ceil(mr);
+        Ok(Gemm {
+            kernel,
+            entry,
+            mr,
+            nr,
+            in_place,
+            m,
+            k,
+            p,
+            kc,
+            mc,
+            nc,
+            m_tiles,
+            a: try_zeroed(product("packed weights", &[g.groups, m_tiles, k, mr])?)?,
+            bias: try_zeroed(product("packed bias", &[g.groups, m_tiles, mr])?)?,
+            slots: Slots::new(product("gemm scratch", &[kc, nc])?)?,
+        })
+    }
+
+    /// Index of the kernel in `KERNELS`.
+    pub(crate) fn kernel(&self) -> usize {
+        self.kernel
+    }
+
+    /// Packs `weight` (`[groups * M][K]` row-major) into `[group][m tile][K][MR]`.
+    pub(crate) fn set_weights(&mut self, g: &ConvGeom, weight: &[f32], bias: Option<&[f32]>) {
+        let (mr, k, m) = (self.mr, self.k, self.m);
+        for (i, dst) in self.a.iter_mut().enumerate() {
+            let r = i % mr;
+            let kk = (i / mr) % k;
+            let tile = i / (mr * k);
+            let (grp, t) = (tile / self.m_tiles, tile % self.m_tiles);
+            let row = t * mr + r;
+            *dst = if row < m { weight[(grp * m + row) * k + kk] } else { 0.0 };
+        }
+        for (i, dst) in self.bias.iter_mut().enumerate() {
+            let r = i % mr;
+            let tile = i / mr;
+            let (grp, t) = (tile / self.m_tiles, tile % self.m_tiles);
+            let row = t * mr + r;
+            *dst = if row < m { bias.map_or(0.0, |b| b[grp * m + row]) } else { 0.0 };
+        }
+        debug_assert_eq!(self.a.len(), g.groups * self.m_tiles * k * mr);
+    }
+
+    /// Runs the convolution (lengths checked by the plan).
+    pub(crate) fn run(&mut self, g: &ConvGeom, input: &[f32], output: &mut [f32], relu: bool) {
+        let blocks = self.p.div_ceil(self.nc);
+        let out = OutPtr(output.as_mut_ptr());
+        let this = &*self;
+        (0..g.batch * g.groups * blocks).into_par_iter().for_each(|task| {
+            let (image, b) = (task / blocks, task % blocks);
+            let (n, grp) = (image / g.groups, image % g.groups);
+            this.slots.with(|buf| this.task(g, input, out, relu, n, grp, b * this.nc, buf));
+        });
+    }
+
+    /// One task: image `n`, group `grp`, pixels `p0..p0 + NC`.
+    #[allow(clippy::too_many_arguments)]
+    fn task(&self, g: &ConvGeom, input: &[f32], out: OutPtr, relu: bool, n: usize, grp: usize, p0: usize, buf: &mut [f32]) {
+        let (mr, nr, kc, p) = (self.mr, self.nr, self.kc, self.p);
+        let icg = g.in_c / g.groups;
+        let plane = g.h.input * g.w.input;
+        let image = &input[(n * g.in_c + grp * icg) * plane..][..icg * plane];
+        let pixels = self.nc.min(p - p0);
+        let panels = pixels.div_ceil(nr);
+        let a_group = &self.a[grp * self.m_tiles * self.k * mr..][..self.m_tiles * self.k * mr];
+        // LOOP 4: KC slices of K.
+        for kc0 in (0..self.k).step_by(kc) {
+            let kcl = kc.min(self.k - kc0);
+            // Pack the B block (or, in place, only the partial last panel).
+            for jr in 0..panels {
+                let q0 = p0 + jr * nr;
+                let valid = nr.min(p - q0);
+                if !self.in_place || valid < nr {
+                    self.pack(g, image, &mut buf[jr * kc * nr..][..kcl * nr], kc0, q0, valid);
+                }
+            }
+            // LOOP 3: MC blocks of M.
+            for mc0 in (0..self.m).step_by(self.mc) {
+                let mcl = self.mc.min(self.m - mc0);
+                // LOOP 2: NR panels.
+                for jr in 0..panels {
+                    let q0 = p0 + jr * nr;
+                    let valid = nr.min(p - q0);
+                    let (b, ldb) = if self.in_place && valid == nr {
+                        (image[kc0 * plane + q0..].as_ptr(), plane)
+                    } else {
+                        (buf[jr * kc * nr..].as_ptr(), nr)
+                    };
+                    // LOOP 1: MR tiles.
+                    for t in mc0 / mr..(mc0 + mcl).div_ceil(mr) {
+                        let row0 = grp * self.m + t * mr;
+                        let args = GemmArgs {
+                            k: kcl,
+                            a: a_group[(t * self.k + kc0) * mr..].as_ptr(),
+                            b,
+                            ldb,
+                            bias: self.bias[(grp * self.m_tiles + t) * mr..][..mr].as_ptr(),
+                            // SAFETY (pointer arithmetic): row0 < out_c and q0 < P, so the
+                            // offset is inside the output slice the plan checked.
+                            c: unsafe { out.add((n * g.out_c + row0) * p + q0) },
+                            ldc: p,
+                            m: mr.min(self.m - t * mr),
+                            n: valid,
+                            load_c: kc0 > 0,
+                            relu: relu && kc0 + kcl == self.k,
+                        };
+                        // SAFETY: the entry is for the plan's ISA, which the CPU supports.
+                        // A: the tile's K x MR panel from kc0 holds >= kcl * MR floats. B:
+                        // in place, rows kc0.. of this group's channels hold full NR
+                        // pixels (valid == NR) kcl rows P apart inside `image`; packed,
+                        // the panel holds kcl * NR floats. C: rows below m (< M of this
+                        // group) and columns below valid (< P - q0) of image n, a region
+                        // only this task (n, group, pixel block) writes.
+                        unsafe { (self.entry)(&args) };
+                    }
+                }
+            }
+        }
+    }
+
+    /// Packs rows `kc0..kc0 + dst.len() / NR` of `B` for pixels `q0..q0 + valid` into
+    /// `dst` (`[row][NR]`, zero beyond `valid`).
+    fn pack(&self, g: &ConvGeom, image: &[f32], dst: &mut [f32], kc0: usize, q0: usize, valid: usize) {
+        let (h, w, nr) = (g.h, g.w, self.nr);
+        let (kh, kw) = (h.kernel, w.kernel);
+        let plane = h.input * w.input;
+        for (kk, row) in dst.chunks_exact_mut(nr).enumerate() {
+            let kidx = kc0 + kk;
+            let (ic, i, j) = (kidx / (kh * kw), (kidx / kw) % kh, kidx % kw);
+            let src = &image[ic * plane..][..plane];
+            row[valid..].fill(0.0);
+            // Walk the pixels in segments of one output row each.
+            let mut q = 0;
+            while q < valid {
+                let (y, x0) = ((q0 + q) / w.output, (q0 + q) % w.output);
+                let len = (w.output - x0).min(valid - q);
+                let seg = &mut row[q..q + len];
+                let iy = (y * h.stride + i * h.dilation).checked_sub(h.pad_begin).filter(|&iy| iy < h.input);
+                match iy {
+                    None => seg.fill(0.0),
+                    Some(iy) => {
+                        // Columns x with 0 <= x*s + j*d - pl < IW form the range lo..hi.
+                        let off = j * w.dilation;
+                        let lo = w.pad_begin.saturating_sub(off).div_ceil(w.stride);
+                        let hi = (w.input + w.pad_begin).saturating_sub(off).div_ceil(w.stride);
+                        let (lo, hi) = (lo.clamp(x0, x0 + len), hi.clamp(x0, x0 + len));
+                        let (lo, hi) = (lo, hi.max(lo));
+                        seg[..lo - x0].fill(0.0);
+                        seg[hi - x0..].fill(0.0);
+                        let src_row = &src[iy * w.input..][..w.input];
+                        if w.stride == 1 {
+                            let s0 = lo + off - w.pad_begin;
+                            seg[lo - x0..hi - x0].copy_from_slice(&src_row[s0..s0 + hi - lo]);
+                        } else {
+                            for x in lo..hi {
+                                seg[x - x0] = src_row[x * w.stride + off - w.pad_begin];
+                            }
+                        }
+                    }
+                }
+                q += len;
+            }
+        }
+    }
+}
