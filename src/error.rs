@@ -129,28 +129,24 @@ impl fmt::Display for Error {
                 "empty output along {axis}: padded input {padded_input} is smaller than \
                  the dilated kernel extent {kernel_extent}"
             ),
-            Error::PoolPadding { param, padding, kernel } => write!(
-                f,
-                "{param} = {padding} must be at most half the kernel size {kernel}"
-            ),
-            Error::EmptyWindow { axis, index } => write!(
-                f,
-                "pooling window {index} along {axis} covers no input element"
-            ),
-            Error::OutputPadding { param, output_padding, limit } => write!(
-                f,
-                "{param} = {output_padding} must be smaller than max(stride, dilation) = {limit}"
-            ),
+            Error::PoolPadding { param, padding, kernel } => {
+                write!(f, "{param} = {padding} must be at most half the kernel size {kernel}")
+            }
+            Error::EmptyWindow { axis, index } => {
+                write!(f, "pooling window {index} along {axis} covers no input element")
+            }
+            Error::OutputPadding { param, output_padding, limit } => {
+                write!(f, "{param} = {output_padding} must be smaller than max(stride, dilation) = {limit}")
+            }
             Error::Length { buffer, expected, actual } => {
                 write!(f, "{buffer} has length {actual}, expected {expected}")
             }
             Error::Value { param, value, domain } => {
                 write!(f, "{param} = {value} is outside {domain}")
             }
-            Error::Index { position, index, plane } => write!(
-                f,
-                "indices[{position}] = {index} is outside the input plane of {plane} elements"
-            ),
+            Error::Index { position, index, plane } => {
+                write!(f, "indices[{position}] = {index} is outside the input plane of {plane} elements")
+            }
             Error::Alloc { elements } => write!(f, "cannot allocate {elements} f32 elements"),
             Error::Format { message } => write!(f, "malformed data: {message}"),
             Error::Unsupported { what } => write!(f, "unsupported: {what}"),
@@ -169,11 +165,7 @@ impl From<std::io::Error> for Error {
 
 /// Checks that `buffer` has exactly `expected` elements.
 pub(crate) fn check_len<T>(buffer: &'static str, slice: &[T], expected: usize) -> Result<(), Error> {
-    if slice.len() == expected {
-        Ok(())
-    } else {
-        Err(Error::Length { buffer, expected, actual: slice.len() })
-    }
+    if slice.len() == expected { Ok(()) } else { Err(Error::Length { buffer, expected, actual: slice.len() }) }
 }
 
 /// Allocates a zeroed `Vec<f32>` of `len` elements, reporting failure as [`Error::Alloc`]

@@ -11,10 +11,10 @@
 //! ```
 //! use sverka::{Conv2dSpec, Padding};
 //!
-//! // A 5x5 image and a 3x3 kernel, padding 1: PyTorch's F.conv2d gives the same numbers.
+//! // A 5x5 image and a 3x3 kernel: PyTorch's F.conv2d gives the same numbers.
 //! let spec = Conv2dSpec {
 //!     batch: 1, in_channels: 1, out_channels: 1, input: [5, 5], kernel: [3, 3],
-//!     stride: [2, 2], padding: Padding::uniform(1), dilation: [1, 1], groups: 1,
+//!     stride: [1, 1], padding: Padding::ZERO, dilation: [1, 1], groups: 1,
 //! };
 //! let input = [0., 1., 2., 1., 0., 4., 1., 0., 1., 0., 2., 0., 1., 1., 1.,
 //!              1., 2., 3., 1., 0., 0., 4., 3., 2., 0.];
@@ -32,6 +32,8 @@
 mod conv;
 mod dropout;
 mod error;
+mod isa;
+pub mod kernels;
 mod norm;
 mod pool;
 pub mod reference;
@@ -39,9 +41,10 @@ pub mod rng;
 mod spec;
 mod transpose_conv;
 
-pub use conv::{conv2d, conv2d_backward_input, conv2d_backward_weight};
+pub use conv::{Algorithm, Conv2dPlan, Conv2dPlanBuilder, conv2d, conv2d_backward_input, conv2d_backward_weight};
 pub use dropout::{dropout2d, dropout2d_backward};
 pub use error::Error;
+pub use isa::Isa;
 pub use norm::{batch_norm2d_backward, batch_norm2d_eval, batch_norm2d_train};
 pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};
 pub use spec::{BatchNorm2dSpec, Conv2dSpec, ConvTranspose2dSpec, Dropout2dSpec, Padding, Pool2dSpec};

@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use crate::error::{Error, check_len};
+use crate::error::Error;
 
 /// Largest element count of any buffer: its size in bytes must fit in `isize`.
 const MAX_ELEMENTS: usize = isize::MAX as usize / std::mem::size_of::<f32>();
@@ -223,10 +223,7 @@ fn add(what: &'static str, a: usize, b: usize) -> Result<usize, Error> {
 
 /// Dilated kernel extent `d * (k - 1) + 1`, checked (k, d >= 1).
 fn extent(k: usize, d: usize) -> Result<usize, Error> {
-    (k - 1)
-        .checked_mul(d)
-        .and_then(|e| e.checked_add(1))
-        .ok_or(Error::Overflow { what: "dilated kernel extent" })
+    (k - 1).checked_mul(d).and_then(|e| e.checked_add(1)).ok_or(Error::Overflow { what: "dilated kernel extent" })
 }
 
 /// One spatial axis of a sliding-window operation, fully validated.
@@ -359,32 +356,24 @@ impl ConvGeom {
     }
 }
 
-/// Shared checks of both convolution specs: sizes non-zero and groups dividing channels.
-fn check_conv_common(
-    batch: usize,
-    in_channels: usize,
-    out_channels: usize,
-    input: [usize; 2],
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    dilation: [usize; 2],
-    groups: usize,
-) -> Result<(), Error> {
-    nonzero("batch", batch)?;
-    nonzero("in_channels", in_channels)?;
-    nonzero("out_channels", out_channels)?;
-    nonzero("input[0]", input[0])?;
-    nonzero("input[1]", input[1])?;
-    nonzero("kernel[0]", kernel[0])?;
-    nonzero("kernel[1]", kernel[1])?;
-    nonzero("stride[0]", stride[0])?;
-    nonzero("stride[1]", stride[1])?;
-    nonzero("dilation[0]", dilation[0])?;
-    nonzero("dilation[1]", dilation[1])?;
-    nonzero("groups", groups)?;
-    for (param, channels) in [("in_channels", in_channels), ("out_channels", out_channels)] {
-        if channels % groups != 0 {
-            return Err(Error::Groups { param, channels, groups });
+/// Shared checks of both convolution specs (a transposed spec passes its common fields
+/// as a `Conv2dSpec`): sizes non-zero and groups dividing both channel counts.
+fn check_conv_common(s: &Conv2dSpec) -> Result<(), Error> {
+    nonzero("batch", s.batch)?;
+    nonzero("in_channels", s.in_channels)?;
+    nonzero("out_channels", s.out_channels)?;
+    nonzero("input[0]", s.input[0])?;
+    nonzero("input[1]", s.input[1])?;
+    nonzero("kernel[0]", s.kernel[0])?;
+    nonzero("kernel[1]", s.kernel[1])?;
+    nonzero("stride[0]", s.stride[0])?;
+    nonzero("stride[1]", s.stride[1])?;
+    nonzero("dilation[0]", s.dilation[0])?;
+    nonzero("dilation[1]", s.dilation[1])?;
+    nonzero("groups", s.groups)?;
+    for (param, channels) in [("in_channels", s.in_channels), ("out_channels", s.out_channels)] {
+        if channels % s.groups != 0 {
+            return Err(Error::Groups { param, channels, groups: s.groups });
         }
     }
     Ok(())
@@ -408,19 +397,26 @@ fn conv_geom(batch: usize, in_c: usize, out_c: usize, groups: usize, h: Axis, w:
 impl Conv2dSpec {
     /// Validates the spec and returns its geometry.
     pub(crate) fn geometry(&self) -> Result<ConvGeom, Error> {
-        check_conv_common(
-            self.batch,
-            self.in_channels,
-            self.out_channels,
-            self.input,
-            self.kernel,
-            self.stride,
-            self.dilation,
-            self.groups,
-        )?;
+        check_conv_common(self)?;
         let p = self.padding;
-        let h = Axis::sliding(0, self.input[0], self.kernel[0], self.stride[0], (p.top, p.bottom), self.dilation[0], false)?;
-        let w = Axis::sliding(1, self.input[1], self.kernel[1], self.stride[1], (p.left, p.right), self.dilation[1], false)?;
+        let h = Axis::sliding(
+            0,
+            self.input[0],
+            self.kernel[0],
+            self.stride[0],
+            (p.top, p.bottom),
+            self.dilation[0],
+            false,
+        )?;
+        let w = Axis::sliding(
+            1,
+            self.input[1],
+            self.kernel[1],
+            self.stride[1],
+            (p.left, p.right),
+            self.dilation[1],
+            false,
+        )?;
         conv_geom(self.batch, self.in_channels, self.out_channels, self.groups, h, w)
     }
 
@@ -452,21 +448,27 @@ impl Conv2dSpec {
 }
 
 impl ConvTranspose2dSpec {
+    /// The fields shared with [`Conv2dSpec`], as one.
+    fn common(&self) -> Conv2dSpec {
+        Conv2dSpec {
+            batch: self.batch,
+            in_channels: self.in_channels,
+            out_channels: self.out_channels,
+            input: self.input,
+            kernel: self.kernel,
+            stride: self.stride,
+            padding: self.padding,
+            dilation: self.dilation,
+            groups: self.groups,
+        }
+    }
+
     /// Validates the spec and returns the geometry of the convolution it is the adjoint
     /// of: that convolution maps this op's *output* (`out_channels` channels) to its
     /// *input* (`in_channels` channels), and its weight `[in_channels, out_channels /
     /// groups, kh, kw]` is exactly this op's weight.
     pub(crate) fn geometry(&self) -> Result<ConvGeom, Error> {
-        check_conv_common(
-            self.batch,
-            self.in_channels,
-            self.out_channels,
-            self.input,
-            self.kernel,
-            self.stride,
-            self.dilation,
-            self.groups,
-        )?;
+        check_conv_common(&self.common())?;
         let p = self.padding;
         let h = Self::axis(0, self, (p.top, p.bottom))?;
         let w = Self::axis(1, self, (p.left, p.right))?;
@@ -559,7 +561,10 @@ impl Pool2dSpec {
         nonzero("batch", self.batch)?;
         nonzero("channels", self.channels)?;
         let p = self.padding;
-        let pads = [[("padding.top", p.top), ("padding.bottom", p.bottom)], [("padding.left", p.left), ("padding.right", p.right)]];
+        let pads = [
+            [("padding.top", p.top), ("padding.bottom", p.bottom)],
+            [("padding.left", p.left), ("padding.right", p.right)],
+        ];
         let mut axes = [None, None];
         for i in 0..2 {
             nonzero(["input[0]", "input[1]"][i], self.input[i])?;
@@ -688,11 +693,6 @@ impl Dropout2dSpec {
         let g = self.geometry()?;
         Ok(g.batch * g.channels)
     }
-}
-
-/// Checks a slice against a geometry length (re-exported helper for the ops modules).
-pub(crate) fn expect_len<T>(buffer: &'static str, slice: &[T], expected: usize) -> Result<(), Error> {
-    check_len(buffer, slice, expected)
 }
 
 impl fmt::Display for Padding {

@@ -6,7 +6,13 @@ use crate::spec::Conv2dSpec;
 
 /// Reference [`crate::conv2d`]:
 /// `y[n,oc,oh,ow] = b[oc] + sum_{icg,kh,kw} x[n, g*icpg+icg, oh*s-p+kh*d, ow*s-p+kw*d] * w[oc,icg,kh,kw]`.
-pub fn conv2d(s: &Conv2dSpec, input: &[f32], weight: &[f32], bias: Option<&[f32]>, output: &mut [f32]) -> Result<(), Error> {
+pub fn conv2d(
+    s: &Conv2dSpec,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+) -> Result<(), Error> {
     let g = s.geometry()?;
     check_len("input", input, g.input_len)?;
     check_len("weight", weight, g.weight_len)?;
@@ -38,7 +44,9 @@ fn for_each_mac(s: &Conv2dSpec, mut f: impl FnMut(usize, usize, usize)) -> Resul
                         for ky in 0..kh {
                             let Some(iy) = tap(y, s.stride[0], s.padding.top, ky, s.dilation[0], ih) else { continue };
                             for kx in 0..kw {
-                                let Some(ix) = tap(x, s.stride[1], s.padding.left, kx, s.dilation[1], iw) else { continue };
+                                let Some(ix) = tap(x, s.stride[1], s.padding.left, kx, s.dilation[1], iw) else {
+                                    continue;
+                                };
                                 f(
                                     at(n, ic, iy, ix, s.in_channels, ih, iw),
                                     at(n, oc, y, x, s.out_channels, oh, ow),
@@ -55,7 +63,12 @@ fn for_each_mac(s: &Conv2dSpec, mut f: impl FnMut(usize, usize, usize)) -> Resul
 }
 
 /// Reference [`crate::conv2d_backward_input`]: `dx[i] = sum over (i, o, k) of dy[o] * w[k]`.
-pub fn conv2d_backward_input(s: &Conv2dSpec, grad_output: &[f32], weight: &[f32], grad_input: &mut [f32]) -> Result<(), Error> {
+pub fn conv2d_backward_input(
+    s: &Conv2dSpec,
+    grad_output: &[f32],
+    weight: &[f32],
+    grad_input: &mut [f32],
+) -> Result<(), Error> {
     let g = s.geometry()?;
     check_len("grad_output", grad_output, g.output_len)?;
     check_len("weight", weight, g.weight_len)?;

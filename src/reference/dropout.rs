@@ -6,7 +6,13 @@ use crate::spec::Dropout2dSpec;
 
 /// Reference [`crate::dropout2d`]: `channel_scale[n*C + c]` is 0 (dropped, probability `p`)
 /// or `1/(1-p)`, and `output = input * channel_scale` of its plane.
-pub fn dropout2d(s: &Dropout2dSpec, seed: u64, input: &[f32], output: &mut [f32], channel_scale: &mut [f32]) -> Result<(), Error> {
+pub fn dropout2d(
+    s: &Dropout2dSpec,
+    seed: u64,
+    input: &[f32],
+    output: &mut [f32],
+    channel_scale: &mut [f32],
+) -> Result<(), Error> {
     let g = s.geometry()?;
     check_len("input", input, g.len)?;
     check_len("output", output, g.len)?;
@@ -18,7 +24,12 @@ pub fn dropout2d(s: &Dropout2dSpec, seed: u64, input: &[f32], output: &mut [f32]
 }
 
 /// Reference [`crate::dropout2d_backward`]: `grad_input = grad_output * channel_scale` of its plane.
-pub fn dropout2d_backward(s: &Dropout2dSpec, grad_output: &[f32], channel_scale: &[f32], grad_input: &mut [f32]) -> Result<(), Error> {
+pub fn dropout2d_backward(
+    s: &Dropout2dSpec,
+    grad_output: &[f32],
+    channel_scale: &[f32],
+    grad_input: &mut [f32],
+) -> Result<(), Error> {
     let g = s.geometry()?;
     check_len("grad_output", grad_output, g.len)?;
     check_len("channel_scale", channel_scale, g.batch * g.channels)?;

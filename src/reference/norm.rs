@@ -37,7 +37,12 @@ pub fn batch_norm2d_train(
     for (name, buf) in [("gamma", gamma), ("beta", beta)] {
         check_len(name, buf, s.channels)?;
     }
-    for (name, buf) in [("running_mean", &*running_mean), ("running_var", &*running_var), ("saved_mean", &*saved_mean), ("saved_invstd", &*saved_invstd)] {
+    for (name, buf) in [
+        ("running_mean", &*running_mean),
+        ("running_var", &*running_var),
+        ("saved_mean", &*saved_mean),
+        ("saved_invstd", &*saved_invstd),
+    ] {
         check_len(name, buf, s.channels)?;
     }
     check_len("output", output, g.len)?;
@@ -70,7 +75,8 @@ pub fn batch_norm2d_eval(
 ) -> Result<(), Error> {
     let g = s.geometry()?;
     check_len("input", input, g.len)?;
-    for (name, buf) in [("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)] {
+    for (name, buf) in [("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)]
+    {
         check_len(name, buf, s.channels)?;
     }
     check_len("output", output, g.len)?;

@@ -66,7 +66,12 @@ pub fn max_pool2d(s: &Pool2dSpec, input: &[f32], output: &mut [f32], indices: Op
 
 /// Reference [`crate::max_pool2d_backward`]: each `grad_output` element is added to the
 /// input element its index names.
-pub fn max_pool2d_backward(s: &Pool2dSpec, grad_output: &[f32], indices: &[u32], grad_input: &mut [f32]) -> Result<(), Error> {
+pub fn max_pool2d_backward(
+    s: &Pool2dSpec,
+    grad_output: &[f32],
+    indices: &[u32],
+    grad_input: &mut [f32],
+) -> Result<(), Error> {
     let in_len = s.input_len()?;
     let out_len = s.output_len()?;
     check_len("grad_output", grad_output, out_len)?;

@@ -1,0 +1,79 @@
+//! Shared bench helpers: the FMA peak probe, a per-sample timer for criterion, and the
+//! GFLOP/s / GB/s report lines.
+#![allow(dead_code)] // each bench binary uses part of this module
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub mod peak;
+
+/// A rayon pool of `threads` workers to run the timed calls in.
+pub fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool")
+}
+
+/// Per-iteration times collected from criterion's samples (`iter_custom`), so the report
+/// line quotes the same measurements criterion analysed.
+#[derive(Default)]
+pub struct Samples(Vec<f64>);
+
+impl Samples {
+    /// Times `iters` calls of `f` inside `pool`, records the mean of this sample, returns
+    /// the total.
+    pub fn time(&mut self, pool: &rayon::ThreadPool, iters: u64, mut f: impl FnMut() + Send) -> Duration {
+        let total = pool.install(|| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                f();
+            }
+            start.elapsed()
+        });
+        self.0.push(total.as_secs_f64() / iters as f64);
+        total
+    }
+
+    /// Median seconds per iteration over the samples.
+    pub fn median(&self) -> f64 {
+        let mut v = self.0.clone();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    }
+}
+
+/// Prints one result line for a compute-bound op: median time, GFLOP/s and % of the
+/// measured FMA peak for `threads` threads.
+pub fn report_flops(id: &str, threads: usize, flops: f64, samples: &Samples, detail: &str) {
+    let secs = samples.median();
+    let gflops = flops / secs / 1e9;
+    let peak = peak::gflops(threads);
+    println!(
+        "RESULT {id:<28} threads={threads} median={:>9.3} ms {:>8.1} GFLOP/s {:>5.1}% of peak ({:.0} GFLOP/s) {detail}",
+        secs * 1e3,
+        gflops,
+        100.0 * gflops / peak,
+        peak
+    );
+}
+
+/// Prints one result line for a memory-bound op: median time and GB/s moved.
+pub fn report_bytes(id: &str, threads: usize, bytes: f64, samples: &Samples) {
+    let secs = samples.median();
+    println!("RESULT {id:<28} threads={threads} median={:>9.3} ms {:>8.1} GB/s", secs * 1e3, bytes / secs / 1e9);
+}
+
+/// Deterministic pseudo-random data in [-1, 1).
+pub fn data(len: usize, seed: u64) -> Vec<f32> {
+    let mut rng = sverka::rng::SplitMix64::new(seed);
+    (0..len).map(|_| rng.uniform(-1.0, 1.0)).collect()
+}
+
+/// Thread counts to bench: 1 and all cores (if more than 1).
+pub fn thread_counts() -> Vec<usize> {
+    static COUNTS: OnceLock<Vec<usize>> = OnceLock::new();
+    COUNTS
+        .get_or_init(|| {
+            let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+            if all > 1 { vec![1, all] } else { vec![1] }
+        })
+        .clone()
+}

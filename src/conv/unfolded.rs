@@ -1,0 +1,122 @@
+//! Convolution by unfolding: im2col into a per-worker column buffer, then one GEMM per
+//! (image, group). Serves every geometry (stride, dilation, asymmetric padding, groups)
+//! and all three convolution products; the transposed convolution reuses the same three
+//! functions on its adjoint geometry.
+//!
+//! Threads: rayon over (image, group) tasks. Every output element is produced by exactly
+//! one task with a fixed order of operations, and the weight gradient sums fixed batch
+//! chunks in a fixed order, so results do not depend on the number of threads.
+
+use rayon::prelude::*;
+
+use super::gemm::{MatMut, MatRef, gemm};
+use super::unfold::{col2im, im2col};
+use crate::error::{Error, try_zeroed};
+use crate::spec::ConvGeom;
+
+/// Rows of the column matrix: input channels per group times kernel taps.
+fn col_rows(g: &ConvGeom) -> usize {
+    g.in_c_per_group() * g.k_plane()
+}
+
+/// Length of one column buffer; checked, since it can exceed the input and output sizes.
+fn col_len(g: &ConvGeom) -> Result<usize, Error> {
+    crate::spec::product("column buffer", &[col_rows(g), g.out_plane()])
+}
+
+/// The weights of group `grp` as a `[oc_per_group, icg*kh*kw]` matrix.
+fn group_weight<'a>(g: &ConvGeom, w: &'a [f32], grp: usize) -> MatRef<'a> {
+    let (rows, cols) = (g.out_c_per_group(), col_rows(g));
+    MatRef::rows(&w[grp * rows * cols..(grp + 1) * rows * cols], rows, cols)
+}
+
+/// `y = conv(x, w) (+ bias)`: `y[n, grp] = w[grp] * im2col(x[n, grp])`.
+pub(crate) fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) -> Result<(), Error> {
+    let (in_chunk, out_chunk) = (g.in_c_per_group() * g.in_plane(), g.out_c_per_group() * g.out_plane());
+    let len = col_len(g)?;
+    y.par_chunks_mut(out_chunk).enumerate().try_for_each_init(
+        || try_zeroed(len),
+        |col, (task, y_task)| {
+            let col = col.as_mut().map_err(|e| e.clone())?;
+            im2col(g, &x[task * in_chunk..(task + 1) * in_chunk], col);
+            let grp = task % g.groups;
+            let col = MatRef::rows(col, col_rows(g), g.out_plane());
+            gemm(group_weight(g, w, grp), col, 0.0, MatMut::rows(y_task, g.out_c_per_group(), g.out_plane()));
+            if let Some(b) = bias {
+                let b = &b[grp * g.out_c_per_group()..(grp + 1) * g.out_c_per_group()];
+                for (plane, &bias) in y_task.chunks_exact_mut(g.out_plane()).zip(b) {
+                    plane.iter_mut().for_each(|v| *v += bias);
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
+/// `dx = conv^T(dy, w)`: `dx[n, grp] = col2im(w[grp]^T * dy[n, grp])`. Overwrites `dx`.
+pub(crate) fn backward_data(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) -> Result<(), Error> {
+    let (in_chunk, out_chunk) = (g.in_c_per_group() * g.in_plane(), g.out_c_per_group() * g.out_plane());
+    let len = col_len(g)?;
+    dx.par_chunks_mut(in_chunk).enumerate().try_for_each_init(
+        || try_zeroed(len),
+        |col, (task, dx_task)| {
+            let col = col.as_mut().map_err(|e| e.clone())?;
+            let dy_task =
+                MatRef::rows(&dy[task * out_chunk..(task + 1) * out_chunk], g.out_c_per_group(), g.out_plane());
+            gemm(group_weight(g, w, task % g.groups).t(), dy_task, 0.0, MatMut::rows(col, col_rows(g), g.out_plane()));
+            dx_task.fill(0.0);
+            col2im(g, col, dx_task);
+            Ok(())
+        },
+    )
+}
+
+/// Images per weight-gradient partial sum. Fixed (not derived from the thread count) so
+/// the summation order, hence the result, is the same on any number of threads.
+const BATCH_CHUNK: usize = 8;
+
+/// `dw = sum_n dy[n] * im2col(x[n])^T` per group. Overwrites `dw`.
+pub(crate) fn backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) -> Result<(), Error> {
+    let (in_chunk, out_chunk) = (g.in_c_per_group() * g.in_plane(), g.out_c_per_group() * g.out_plane());
+    let (in_image, out_image) = (in_chunk * g.groups, out_chunk * g.groups);
+    let len = col_len(g)?;
+    let chunks = g.batch.div_ceil(BATCH_CHUNK);
+    let partials: Vec<Vec<f32>> = (0..chunks)
+        .into_par_iter()
+        .map(|chunk| -> Result<Vec<f32>, Error> {
+            let mut col = try_zeroed(len)?;
+            let mut partial = try_zeroed(g.weight_len)?;
+            let images = chunk * BATCH_CHUNK..((chunk + 1) * BATCH_CHUNK).min(g.batch);
+            let w_chunk = g.weight_len / g.groups;
+            for n in images {
+                for (grp, dw_grp) in partial.chunks_exact_mut(w_chunk).enumerate() {
+                    let x_task = &x[n * in_image + grp * in_chunk..][..in_chunk];
+                    im2col(g, x_task, &mut col);
+                    let dy_task = MatRef::rows(
+                        &dy[n * out_image + grp * out_chunk..][..out_chunk],
+                        g.out_c_per_group(),
+                        g.out_plane(),
+                    );
+                    let col_t = MatRef::rows(&col, col_rows(g), g.out_plane()).t();
+                    gemm(dy_task, col_t, 1.0, MatMut::rows(dw_grp, g.out_c_per_group(), col_rows(g)));
+                }
+            }
+            Ok(partial)
+        })
+        .collect::<Result<_, _>>()?;
+    dw.fill(0.0);
+    for partial in &partials {
+        dw.iter_mut().zip(partial).for_each(|(d, p)| *d += p);
+    }
+    Ok(())
+}
+
+/// `sums[c]` = sum over batch and pixels of channel `c` of an NCHW buffer (the bias
+/// gradient), accumulated in f64.
+pub(crate) fn channel_sums(buf: &[f32], channels: usize, plane: usize, sums: &mut [f32]) {
+    sums.par_iter_mut().enumerate().for_each(|(c, s)| {
+        let total: f64 =
+            buf.chunks_exact(plane).skip(c).step_by(channels).map(|p| p.iter().map(|&v| v as f64).sum::<f64>()).sum();
+        *s = total as f32;
+    });
+}
