@@ -108,7 +108,15 @@ pub fn generate() -> String {
     }
     for (mr, nrv, isas) in GEMM_TILES {
         kernels.push((
-            Kernel { name: format!("gemm_m{mr}_n{nrv}v"), family: "Gemm", kernel: [0, 0], stride: 0, rows: mr, vectors: nrv, isas },
+            Kernel {
+                name: format!("gemm_m{mr}_n{nrv}v"),
+                family: "Gemm",
+                kernel: [0, 0],
+                stride: 0,
+                rows: mr,
+                vectors: nrv,
+                isas,
+            },
             None,
         ));
     }
@@ -140,6 +148,16 @@ fn isa_list(mask: u8) -> String {
     ISAS.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, isa)| isa.0).collect::<Vec<_>>().join(", ")
 }
 
+/// The pointer expression `ptr + k * unit`, without the `0 *` / `1 *` clippy dislikes.
+fn at(ptr: &str, k: usize, unit: &str) -> String {
+    match (k, unit) {
+        (0, _) => ptr.to_string(),
+        (1, u) => format!("{ptr}.add({u})"),
+        (k, "1") => format!("{ptr}.add({k})"),
+        (k, u) => format!("{ptr}.add({k} * {u})"),
+    }
+}
+
 /// Accumulator variable of tile row `r`, vector `v`.
 fn acc(r: usize, v: usize) -> String {
     format!("c{r}_{v}")
@@ -166,7 +184,7 @@ fn direct_kernel(o: &mut Out, k: &Kernel, taps: Taps) {
     o.line(&format!("// `{ocv}` bias vectors and a {ow} x {ocv} vector output tile."));
     o.line("unsafe {");
     for v in 0..ocv {
-        o.line(&format!("let b{v} = S::load(a.bias.add({v} * l));"));
+        o.line(&format!("let b{v} = S::load({});", at("a.bias", v, "l")));
     }
     for r in 0..ow {
         let vars: Vec<String> = (0..ocv).map(|v| format!("mut {}", acc(r, v))).collect();
@@ -202,7 +220,7 @@ fn direct_kernel(o: &mut Out, k: &Kernel, taps: Taps) {
     o.line("}");
     for r in 0..ow {
         for v in 0..ocv {
-            o.line(&format!("S::store(a.out.add({} * l), {});", r * ocv + v, acc(r, v)));
+            o.line(&format!("S::store({}, {});", at("a.out", r * ocv + v, "l"), acc(r, v)));
         }
     }
     o.line("}");
@@ -214,15 +232,20 @@ fn direct_kernel(o: &mut Out, k: &Kernel, taps: Taps) {
 fn direct_lanes(o: &mut Out, ow: usize, ocv: usize, s: usize) {
     o.line("for lane in 0..l {");
     for v in 0..ocv {
-        o.line(&format!("let w{v} = S::load(w.add({v} * l));"));
+        o.line(&format!("let w{v} = S::load({});", at("w", v, "l")));
     }
     for r in 0..ow {
-        o.line(&format!("let p = S::broadcast(xt.add({} * l + lane));", r * s));
+        let pixel = match r * s {
+            0 => "lane".to_string(),
+            1 => "l + lane".to_string(),
+            k => format!("{k} * l + lane"),
+        };
+        o.line(&format!("let p = S::broadcast(xt.add({pixel}));"));
         for v in 0..ocv {
             o.line(&format!("{0} = S::fma(p, w{v}, {0});", acc(r, v)));
         }
     }
-    o.line(&format!("w = w.add({ocv} * l);"));
+    o.line(&format!("w = {};", at("w", ocv, "l")));
     o.line("}");
 }
 
@@ -242,18 +265,20 @@ fn gemm_kernel(o: &mut Out, k: &Kernel) {
     for m in 0..mr {
         let vars: Vec<String> = (0..nrv).map(|v| acc(m, v)).collect();
         o.line(&format!(
-            "let [{}] = if g.load_c && {m} < g.m {{ load_row::<S, {nrv}>(g.c.add({m} * g.ldc), g.n) }} else {{ [S::broadcast(g.bias.add({m})); {nrv}] }};",
-            vars.iter().map(|v| format!("mut {v}")).collect::<Vec<_>>().join(", ")
+            "let [{}] = if g.load_c && {m} < g.m {{ load_row::<S, {nrv}>({}, g.n) }} else {{ [S::broadcast({}); {nrv}] }};",
+            vars.iter().map(|v| format!("mut {v}")).collect::<Vec<_>>().join(", "),
+            at("g.c", m, "g.ldc"),
+            at("g.bias", m, "1"),
         ));
     }
     o.line("let mut pa = g.a;");
     o.line("let mut pb = g.b;");
     o.line("for _ in 0..g.k {");
     for v in 0..nrv {
-        o.line(&format!("let b{v} = S::load(pb.add({v} * l));"));
+        o.line(&format!("let b{v} = S::load({});", at("pb", v, "l")));
     }
     for m in 0..mr {
-        o.line(&format!("let a{m} = S::broadcast(pa.add({m}));"));
+        o.line(&format!("let a{m} = S::broadcast({});", at("pa", m, "1")));
         for v in 0..nrv {
             o.line(&format!("{0} = S::fma(a{m}, b{v}, {0});", acc(m, v)));
         }
@@ -264,7 +289,7 @@ fn gemm_kernel(o: &mut Out, k: &Kernel) {
     for m in 0..mr {
         let vars: Vec<String> = (0..nrv).map(|v| acc(m, v)).collect();
         o.line(&format!("if {m} < g.m {{"));
-        o.line(&format!("store_row::<S, {nrv}>(g.c.add({m} * g.ldc), [{}], g.n, g.relu);", vars.join(", ")));
+        o.line(&format!("store_row::<S, {nrv}>({}, [{}], g.n, g.relu);", at("g.c", m, "g.ldc"), vars.join(", ")));
         o.line("}");
     }
     o.line("}");
@@ -315,7 +340,11 @@ fn registry(o: &mut Out, kernels: &[&Kernel]) {
             "/// Entry points of the {} kernels: `(index in KERNELS, [portable, avx2, avx512])`.",
             family.to_lowercase()
         ));
-        o.line(&format!("pub(crate) static {}_ENTRIES: [(usize, [Option<{ty}>; 3]); {}] = [", family.to_uppercase(), list.len()));
+        o.line(&format!(
+            "pub(crate) static {}_ENTRIES: [(usize, [Option<{ty}>; 3]); {}] = [",
+            family.to_uppercase(),
+            list.len()
+        ));
         for (i, k) in list {
             let fns: Vec<String> = ISAS
                 .iter()

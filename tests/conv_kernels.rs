@@ -100,7 +100,11 @@ fn direct_sweep(k: &KernelInfo) {
                         continue;
                     }
                     let relu = case % 4 == 0;
-                    check(&s, |w, b| Conv2dPlan::builder(&s).isa(isa).kernel(k.name).relu(relu).build(w, b).unwrap(), relu);
+                    check(
+                        &s,
+                        |w, b| Conv2dPlan::builder(&s).isa(isa).kernel(k.name).relu(relu).build(w, b).unwrap(),
+                        relu,
+                    );
                 }
             }
         }
@@ -119,15 +123,29 @@ fn gemm_sweep(k: &KernelInfo) {
             for (i, &p) in pixels.iter().enumerate() {
                 let relu = i % 3 == 0;
                 let s1 = spec(3 + oc % 2, oc, [1, p], [1, 1], 1, Padding::ZERO, 1);
-                check(&s1, |w, b| {
-                    let plan = Conv2dPlan::builder(&s1).isa(isa).kernel(k.name).relu(relu).build(w, b).unwrap();
-                    assert_eq!(plan.algorithm(), Algorithm::Gemm1x1);
-                    plan
-                }, relu);
+                check(
+                    &s1,
+                    |w, b| {
+                        let plan = Conv2dPlan::builder(&s1).isa(isa).kernel(k.name).relu(relu).build(w, b).unwrap();
+                        assert_eq!(plan.algorithm(), Algorithm::Gemm1x1);
+                        plan
+                    },
+                    relu,
+                );
                 let s3 = spec(2, oc, [3, 2 * p - 1], [3, 3], 2, Padding { top: 1, bottom: 2, left: 1, right: 1 }, 1);
-                check(&s3, |w, b| {
-                    Conv2dPlan::builder(&s3).isa(isa).algorithm(Algorithm::ImplicitGemm).kernel(k.name).relu(relu).build(w, b).unwrap()
-                }, relu);
+                check(
+                    &s3,
+                    |w, b| {
+                        Conv2dPlan::builder(&s3)
+                            .isa(isa)
+                            .algorithm(Algorithm::ImplicitGemm)
+                            .kernel(k.name)
+                            .relu(relu)
+                            .build(w, b)
+                            .unwrap()
+                    },
+                    relu,
+                );
             }
         }
     }
@@ -159,17 +177,23 @@ fn depthwise_kernel() {
         }
         let l = isa.lanes();
         for w in (1..=l + 1).chain([4 * l - 1, 4 * l, 4 * l + 1, 5 * l + 3]) {
-            for (kern, dil, pad) in [([3, 3], 1, Padding::uniform(1)), ([2, 5], 2, Padding { top: 0, bottom: 2, left: 3, right: 1 })] {
+            for (kern, dil, pad) in
+                [([3, 3], 1, Padding::uniform(1)), ([2, 5], 2, Padding { top: 0, bottom: 2, left: 3, right: 1 })]
+            {
                 let s = Conv2dSpec { groups: 5, ..spec(5, 5, [4, w], kern, 1, pad, dil) };
                 if s.output().is_err() {
                     continue;
                 }
                 let relu = w % 2 == 0;
-                check(&s, |wt, b| {
-                    let plan = Conv2dPlan::builder(&s).isa(isa).relu(relu).build(wt, b).unwrap();
-                    assert_eq!(plan.algorithm(), Algorithm::Depthwise);
-                    plan
-                }, relu);
+                check(
+                    &s,
+                    |wt, b| {
+                        let plan = Conv2dPlan::builder(&s).isa(isa).relu(relu).build(wt, b).unwrap();
+                        assert_eq!(plan.algorithm(), Algorithm::Depthwise);
+                        plan
+                    },
+                    relu,
+                );
             }
         }
     }

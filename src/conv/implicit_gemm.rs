@@ -157,7 +157,17 @@ impl Gemm {
 
     /// One task: image `n`, group `grp`, pixels `p0..p0 + NC`.
     #[allow(clippy::too_many_arguments)]
-    fn task(&self, g: &ConvGeom, input: &[f32], out: OutPtr, relu: bool, n: usize, grp: usize, p0: usize, buf: &mut [f32]) {
+    fn task(
+        &self,
+        g: &ConvGeom,
+        input: &[f32],
+        out: OutPtr,
+        relu: bool,
+        n: usize,
+        grp: usize,
+        p0: usize,
+        buf: &mut [f32],
+    ) {
         let (mr, nr, kc, p) = (self.mr, self.nr, self.kc, self.p);
         let icg = g.in_c / g.groups;
         let plane = g.h.input * g.w.input;
@@ -250,7 +260,9 @@ impl Gemm {
                         seg[..lo - x0].fill(0.0);
                         seg[hi - x0..].fill(0.0);
                         let src_row = &src[iy * w.input..][..w.input];
-                        if w.stride == 1 {
+                        if lo == hi {
+                            // Every tap of the segment falls into the padding.
+                        } else if w.stride == 1 {
                             let s0 = lo + off - w.pad_begin;
                             seg[lo - x0..hi - x0].copy_from_slice(&src_row[s0..s0 + hi - lo]);
                         } else {

@@ -7,8 +7,8 @@
 //! | algorithm | accepts |
 //! |---|---|
 //! | [`Algorithm::Depthwise`] | `groups == in_channels == out_channels`, stride 1 |
-//! | [`Algorithm::Direct`] | `groups == 1`, stride 1x1 or 2x2, at least `lanes / 2` input channels, a generated tile for the ISA |
 //! | [`Algorithm::Gemm1x1`] | 1x1 kernel, stride 1, no padding (any groups) |
+//! | [`Algorithm::Direct`] | `groups == 1`, stride 1x1 or 2x2, at least `lanes / 2` input channels, a generated tile for the ISA |
 //! | [`Algorithm::ImplicitGemm`] | everything (any kernel, stride, dilation, padding, groups) |
 
 use std::fmt;
@@ -39,7 +39,8 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Every algorithm, in the order the planner tries them.
-    pub const ALL: [Algorithm; 4] = [Algorithm::Depthwise, Algorithm::Direct, Algorithm::Gemm1x1, Algorithm::ImplicitGemm];
+    pub const ALL: [Algorithm; 4] =
+        [Algorithm::Depthwise, Algorithm::Gemm1x1, Algorithm::Direct, Algorithm::ImplicitGemm];
 
     /// Short name, e.g. `"direct"`.
     pub const fn name(self) -> &'static str {
@@ -168,22 +169,25 @@ impl Conv2dPlanBuilder {
             None => Isa::active(),
         };
         let kernel = match &self.kernel {
-            Some(name) => Some(
-                kernel_index(name).ok_or_else(|| Error::Unsupported { what: format!("unknown kernel {name}") })?,
-            ),
+            Some(name) => {
+                Some(kernel_index(name).ok_or_else(|| Error::Unsupported { what: format!("unknown kernel {name}") })?)
+            }
             None => None,
         };
         let algorithm = match (self.algorithm, kernel) {
             (Some(a), _) => a,
             (None, Some(k)) if KERNELS[k].family == crate::kernels::Family::Direct => Algorithm::Direct,
-            (None, Some(_)) => {
-                Algorithm::ALL[2..].iter().copied().find(|a| a.accepts(&g, isa)).unwrap_or(Algorithm::ImplicitGemm)
+            (None, Some(_)) if Algorithm::Gemm1x1.accepts(&g, isa) => Algorithm::Gemm1x1,
+            (None, Some(_)) => Algorithm::ImplicitGemm,
+            (None, None) => {
+                Algorithm::ALL.iter().copied().find(|a| a.accepts(&g, isa)).unwrap_or(Algorithm::ImplicitGemm)
             }
-            (None, None) => Algorithm::ALL.iter().copied().find(|a| a.accepts(&g, isa)).unwrap_or(Algorithm::ImplicitGemm),
         };
         let unsupported = |what: String| Err(Error::Unsupported { what });
         let algo = match algorithm {
-            Algorithm::Depthwise if kernel.is_none() && Depthwise::accepts(&g) => Algo::Depthwise(Depthwise::new(&g, isa)?),
+            Algorithm::Depthwise if kernel.is_none() && Depthwise::accepts(&g) => {
+                Algo::Depthwise(Depthwise::new(&g, isa)?)
+            }
             Algorithm::Direct if Direct::accepts(&g, isa, kernel) => Algo::Direct(Direct::new(&g, isa, kernel)?),
             Algorithm::Gemm1x1 | Algorithm::ImplicitGemm if algorithm.accepts(&g, isa) => {
                 match Gemm::new(&g, isa, algorithm == Algorithm::Gemm1x1, kernel) {
@@ -298,7 +302,15 @@ impl Conv2dPlan {
 impl fmt::Display for Conv2dPlan {
     /// `algorithm:kernel/isa for <spec>`, e.g. `direct:direct_k3x3s1_ow14_oc2v/avx512 for n1c64...`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}/{}{} for {}", self.algorithm, self.kernel(), self.isa, if self.relu { "+relu" } else { "" }, self.spec)
+        write!(
+            f,
+            "{}:{}/{}{} for {}",
+            self.algorithm,
+            self.kernel(),
+            self.isa,
+            if self.relu { "+relu" } else { "" },
+            self.spec
+        )
     }
 }
 

@@ -27,8 +27,8 @@ mod portable;
 pub use avx2::Avx2;
 #[cfg(target_arch = "x86_64")]
 pub use avx512::Avx512;
-pub(crate) use detect::cache_sizes;
 pub use detect::Isa;
+pub(crate) use detect::cache_sizes;
 pub use portable::Portable;
 
 /// One SIMD instruction set: a vector of [`Simd::LANES`] `f32` and the operations the

@@ -6,9 +6,9 @@
 //! x + j*dw]`. Each output row is processed 4 vectors at a time (4 independent
 //! accumulator chains per tap), then single vectors, then one masked tail.
 
-use super::{Isa, Portable, Simd};
 #[cfg(target_arch = "x86_64")]
 use super::{Avx2, Avx512};
+use super::{Isa, Portable, Simd};
 
 /// Arguments of the depthwise kernel.
 ///

@@ -9,9 +9,9 @@
 
 pub(crate) mod depthwise;
 
-use crate::isa::{Isa, Portable, Simd};
 #[cfg(target_arch = "x86_64")]
 use crate::isa::{Avx2, Avx512};
+use crate::isa::{Isa, Portable, Simd};
 
 /// Kernel family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
