@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use super::plan::OutPtr;
 use crate::error::{Error, try_zeroed};
 use crate::isa::Isa;
-use crate::kernels::{DirectArgs, DirectFn, Family, KERNELS, direct_entry};
+use crate::kernels::{DirectArgs, DirectFn, Family, KERNELS, TransposeFn, direct_entry, transpose_entry};
 use crate::spec::{ConvGeom, product};
 
 /// Largest tile (`T * OB` floats) of the stack scratch tile.
@@ -34,6 +34,7 @@ const MAX_TILE: usize = 512;
 pub(crate) struct Direct {
     kernel: usize,
     entry: DirectFn,
+    transpose: TransposeFn,
     lanes: usize,
     /// Input-channel blocks of `lanes` channels.
     icb: usize,
@@ -75,6 +76,7 @@ impl Direct {
                 && k.has_isa(isa)
                 && k.fits(kernel, stride)
                 && k.rows * k.vectors * lanes <= MAX_TILE
+                && k.rows <= lanes
                 && direct_entry(i, isa).is_some()
         };
         if let Some(i) = forced {
@@ -111,6 +113,7 @@ impl Direct {
         Ok(Direct {
             kernel,
             entry,
+            transpose: transpose_entry(isa),
             lanes,
             icb,
             ob,
@@ -154,16 +157,29 @@ impl Direct {
         let in_plane = h.input * w.input;
         // 1. Reorder the input interior into the blocked layout (the padding stays zero from
         //    the allocation); one task per (image, channel block).
+        //    Row by row, L channels x L pixels at a time through the block transpose.
+        let transpose = self.transpose;
         self.blocked.par_chunks_mut(rows * cols * l).enumerate().for_each(|(i, dst)| {
             let (n, b) = (i / icb, i % icb);
-            for lane in 0..l.min(g.in_c - b * l) {
-                let c = b * l + lane;
-                let src = &input[(n * g.in_c + c) * in_plane..][..in_plane];
-                for (y, row) in src.chunks_exact(w.input).enumerate() {
-                    let base = ((y + h.pad_begin) * cols + w.pad_begin) * l + lane;
-                    for (x, &v) in row.iter().enumerate() {
-                        dst[base + x * l] = v;
-                    }
+            let channels = l.min(g.in_c - b * l);
+            let src = &input[(n * g.in_c + b * l) * in_plane..][..channels * in_plane];
+            for y in 0..h.input {
+                let row = &mut dst[((y + h.pad_begin) * cols + w.pad_begin) * l..][..w.input * l];
+                for x0 in (0..w.input).step_by(l) {
+                    let px = l.min(w.input - x0);
+                    // SAFETY: the ISA is the plan's. Reads channel i < channels, pixels
+                    // x0..x0 + px of row y: inside `src`. Writes pixel j < px, lane
+                    // i < channels of the row: inside `row`.
+                    unsafe {
+                        transpose(
+                            src[y * w.input + x0..].as_ptr(),
+                            in_plane,
+                            channels,
+                            px,
+                            row[x0 * l..].as_mut_ptr(),
+                            l,
+                        )
+                    };
                 }
             }
         });
@@ -227,15 +243,16 @@ impl Direct {
                 // T * OB <= MAX_TILE floats (checked in `choose`).
                 unsafe { (self.entry)(&args) };
                 let ow_valid = t.min(w.output - ow0);
-                for j in 0..oc_valid {
-                    let at = ((n * g.out_c + o * ob + j) * h.output + oh) * w.output + ow0;
-                    debug_assert!(at + ow_valid <= out_len);
-                    for i in 0..ow_valid {
-                        // SAFETY: at + i < out_len (n < batch, channel < out_c, oh < OH,
-                        // ow0 + i < OW). Tasks own disjoint (n, channel block, row band)
-                        // regions, so no other task writes this element.
-                        unsafe { *out.add(at + i) = tile[i * ob + j] };
-                    }
+                let plane = h.output * w.output;
+                for v in (0..oc_valid).step_by(l) {
+                    let at = ((n * g.out_c + o * ob + v) * h.output + oh) * w.output + ow0;
+                    let channels = l.min(oc_valid - v);
+                    debug_assert!(at + (channels - 1) * plane + ow_valid <= out_len);
+                    // SAFETY: the ISA is the plan's. Reads tile rows i < ow_valid <= T,
+                    // lanes v..v + channels < OB. Writes channel j < channels (< out_c),
+                    // pixels ow0..ow0 + ow_valid of row oh: inside the output, in the
+                    // region (n, channel block, row band) only this task writes.
+                    unsafe { (self.transpose)(tile[v..].as_ptr(), ob, ow_valid, channels, out.add(at), plane) };
                 }
             }
         }

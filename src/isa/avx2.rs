@@ -70,4 +70,38 @@ impl Simd for Avx2 {
         // SAFETY: the caller guarantees AVX.
         unsafe { _mm256_max_ps(a, b) }
     }
+
+    #[inline(always)]
+    unsafe fn transpose(src: *const f32, lds: usize, rows: usize, cols: usize, dst: *mut f32, ldd: usize) {
+        // SAFETY: row i < rows is loaded masked to `cols` floats, rows past `rows` are zero;
+        // output row j < cols is stored masked to `rows` floats. The shuffles are the
+        // standard 3-stage 8x8 transpose.
+        unsafe {
+            let r: [__m256; 8] = std::array::from_fn(|i| {
+                if i < rows { _mm256_maskload_ps(src.add(i * lds), mask(cols)) } else { _mm256_setzero_ps() }
+            });
+            let mut t = [_mm256_setzero_ps(); 8];
+            for k in 0..4 {
+                t[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+                t[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+            }
+            let mut u = [_mm256_setzero_ps(); 8];
+            for k in 0..2 {
+                let b = 4 * k;
+                u[b] = _mm256_shuffle_ps::<0x44>(t[b], t[b + 2]);
+                u[b + 1] = _mm256_shuffle_ps::<0xee>(t[b], t[b + 2]);
+                u[b + 2] = _mm256_shuffle_ps::<0x44>(t[b + 1], t[b + 3]);
+                u[b + 3] = _mm256_shuffle_ps::<0xee>(t[b + 1], t[b + 3]);
+            }
+            let m = mask(rows);
+            for k in 0..4 {
+                if k < cols {
+                    _mm256_maskstore_ps(dst.add(k * ldd), m, _mm256_permute2f128_ps::<0x20>(u[k], u[4 + k]));
+                }
+                if k + 4 < cols {
+                    _mm256_maskstore_ps(dst.add((k + 4) * ldd), m, _mm256_permute2f128_ps::<0x31>(u[k], u[4 + k]));
+                }
+            }
+        }
+    }
 }

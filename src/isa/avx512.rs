@@ -64,4 +64,43 @@ impl Simd for Avx512 {
         // SAFETY: the caller guarantees AVX-512F.
         unsafe { _mm512_max_ps(a, b) }
     }
+
+    #[inline(always)]
+    unsafe fn transpose(src: *const f32, lds: usize, rows: usize, cols: usize, dst: *mut f32, ldd: usize) {
+        // SAFETY: row i < rows is loaded masked to `cols` floats, rows past `rows` are zero
+        // registers; output row j < cols is stored masked to `rows` floats (the contract's
+        // elements only). The shuffles are the standard 4-stage 16x16 transpose.
+        unsafe {
+            let mut r: [__m512; 16] = std::array::from_fn(|i| {
+                if i < rows { _mm512_maskz_loadu_ps(mask(cols), src.add(i * lds)) } else { _mm512_setzero_ps() }
+            });
+            let mut t = [_mm512_setzero_ps(); 16];
+            for k in 0..8 {
+                t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+                t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+            }
+            for k in 0..4 {
+                let b = 4 * k;
+                let pd = |x: __m512| _mm512_castps_pd(x);
+                r[b] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(t[b]), pd(t[b + 2])));
+                r[b + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t[b]), pd(t[b + 2])));
+                r[b + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(t[b + 1]), pd(t[b + 3])));
+                r[b + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t[b + 1]), pd(t[b + 3])));
+            }
+            for h in 0..2 {
+                let b = 8 * h;
+                for k in 0..4 {
+                    t[b + k] = _mm512_shuffle_f32x4::<0x88>(r[b + k], r[b + 4 + k]);
+                    t[b + 4 + k] = _mm512_shuffle_f32x4::<0xdd>(r[b + k], r[b + 4 + k]);
+                }
+            }
+            for k in 0..8 {
+                r[k] = _mm512_shuffle_f32x4::<0x88>(t[k], t[8 + k]);
+                r[8 + k] = _mm512_shuffle_f32x4::<0xdd>(t[k], t[8 + k]);
+            }
+            for (j, v) in r.iter().enumerate().take(cols) {
+                _mm512_mask_storeu_ps(dst.add(j * ldd), mask(rows), *v);
+            }
+        }
+    }
 }

@@ -85,10 +85,26 @@ pub trait Simd: Copy + Send + Sync + 'static {
     /// # Safety
     /// The CPU supports the ISA.
     unsafe fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
-    /// Lane-wise maximum; `max(NaN, x)` keeps the NaN of `a` on every ISA is *not*
-    /// guaranteed, so kernels only use it for ReLU (`max(x, 0)`).
+    /// Lane-wise maximum (NaN handling differs between ISAs; the kernels use it only for
+    /// ReLU, `max(x, 0)`).
     ///
     /// # Safety
     /// The CPU supports the ISA.
     unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
+
+    /// Transposes one `LANES x LANES` block: `dst[j * ldd + i] = src[i * lds + j]` for
+    /// `i < rows`, `j < cols` (`rows, cols <= LANES`). Reads only those `src` elements and
+    /// writes only those `dst` elements.
+    ///
+    /// # Safety
+    /// The CPU supports the ISA; the elements named above are readable / writable.
+    #[inline(always)]
+    unsafe fn transpose(src: *const f32, lds: usize, rows: usize, cols: usize, dst: *mut f32, ldd: usize) {
+        for i in 0..rows {
+            for j in 0..cols {
+                // SAFETY: i < rows and j < cols, the caller's contract.
+                unsafe { *dst.add(j * ldd + i) = *src.add(i * lds + j) };
+            }
+        }
+    }
 }

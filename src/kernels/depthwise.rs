@@ -3,8 +3,7 @@
 //!
 //! The input plane is first copied into a zero-padded scratch plane, so the kernel has no
 //! bounds logic: output pixel `(y, x)` is `bias + sum_{i,j} w[i][j] * p[(y + i*dh) * cols +
-//! x + j*dw]`. Each output row is processed 4 vectors at a time (4 independent
-//! accumulator chains per tap), then single vectors, then one masked tail.
+//! x + j*dw]`, computed in blocks of 2 rows × up to 4 vectors.
 
 #[cfg(target_arch = "x86_64")]
 use super::{Avx2, Avx512};
@@ -30,67 +29,82 @@ pub(crate) struct DepthwiseArgs {
     pub relu: bool,
 }
 
-/// `U` vectors of one output row starting at column `x0`; `n` valid floats in the last.
+/// `R` output rows from `y` × `U` vectors from column `x0`: `R * U` independent
+/// accumulator chains; `n` valid floats in the last vector of each row.
 ///
 /// # Safety
-/// The CPU supports `S`; `a` satisfies the contract of [`DepthwiseArgs`] and the columns
-/// `x0..x0 + U * L` lie inside the row (the last `n` of them, partially).
+/// The CPU supports `S`; `a` satisfies the contract of [`DepthwiseArgs`], rows `y..y + R`
+/// are below `oh` and columns `x0..x0 + (U - 1) * L + n` below `ow`.
 #[inline(always)]
-unsafe fn block<S: Simd, const U: usize>(a: &DepthwiseArgs, y: usize, x0: usize, n: usize) {
+unsafe fn block<S: Simd, const R: usize, const U: usize>(a: &DepthwiseArgs, y: usize, x0: usize, n: usize) {
     let l = S::LANES;
     let [kh, kw] = a.kernel;
     let [dh, dw] = a.dilation;
     // SAFETY: reads stay inside the padded plane (with its slack) and writes inside output
-    // row y, per the contract; the caller guarantees the ISA.
+    // rows y..y + R, per the contract; the caller guarantees the ISA.
     unsafe {
-        let mut acc = [S::splat(a.bias); U];
+        let mut acc = [[S::splat(a.bias); U]; R];
         for i in 0..kh {
-            let row = a.x.add((y + i * dh) * a.cols + x0);
             for j in 0..kw {
                 let wv = S::broadcast(a.w.add(i * kw + j));
-                let p = row.add(j * dw);
-                for (u, c) in acc.iter_mut().enumerate() {
-                    *c = S::fma(S::load(p.add(u * l)), wv, *c);
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let p = a.x.add((y + r + i * dh) * a.cols + x0 + j * dw);
+                    for (u, c) in row.iter_mut().enumerate() {
+                        *c = S::fma(S::load(p.add(u * l)), wv, *c);
+                    }
                 }
             }
         }
-        let out = a.out.add(y * a.ldo + x0);
-        for (u, mut c) in acc.into_iter().enumerate() {
-            if a.relu {
-                c = S::max(c, S::zero());
-            }
-            if u + 1 < U || n == l {
-                S::store(out.add(u * l), c);
-            } else {
-                S::store_partial(out.add(u * l), c, n);
+        for (r, row) in acc.into_iter().enumerate() {
+            let out = a.out.add((y + r) * a.ldo + x0);
+            for (u, mut c) in row.into_iter().enumerate() {
+                if a.relu {
+                    c = S::max(c, S::zero());
+                }
+                if u + 1 < U || n == l {
+                    S::store(out.add(u * l), c);
+                } else {
+                    S::store_partial(out.add(u * l), c, n);
+                }
             }
         }
     }
 }
 
-/// The depthwise kernel for one plane.
+/// The depthwise kernel for one plane: blocks of 2 rows × up to 4 vectors (8 independent
+/// FMA chains hide the FMA latency), the last vector of a row masked.
 ///
 /// # Safety
 /// The CPU supports `S`; `a` satisfies the contract of [`DepthwiseArgs`].
 #[inline(always)]
 unsafe fn depthwise<S: Simd>(a: &DepthwiseArgs) {
     let l = S::LANES;
-    for y in 0..a.oh {
-        let mut x = 0;
-        // SAFETY: each call covers columns below ow (the last one masked to ow).
-        unsafe {
-            while x + 4 * l <= a.ow {
-                block::<S, 4>(a, y, x, l);
-                x += 4 * l;
+    let vectors = a.ow.div_ceil(l);
+    let tail = a.ow - (vectors - 1) * l;
+    let mut y = 0;
+    while y < a.oh {
+        let rows = (a.oh - y).min(2);
+        let mut v = 0;
+        while v < vectors {
+            let u = (vectors - v).min(4);
+            let n = if v + u == vectors { tail } else { l };
+            // SAFETY: rows y..y + rows < oh, vectors v..v + u cover columns below ow with
+            // the last one masked to n.
+            unsafe {
+                match (rows, u) {
+                    (2, 4) => block::<S, 2, 4>(a, y, v * l, n),
+                    (2, 3) => block::<S, 2, 3>(a, y, v * l, n),
+                    (2, 2) => block::<S, 2, 2>(a, y, v * l, n),
+                    (2, _) => block::<S, 2, 1>(a, y, v * l, n),
+                    (_, 4) => block::<S, 1, 4>(a, y, v * l, n),
+                    (_, 3) => block::<S, 1, 3>(a, y, v * l, n),
+                    (_, 2) => block::<S, 1, 2>(a, y, v * l, n),
+                    _ => block::<S, 1, 1>(a, y, v * l, n),
+                }
             }
-            while x + l <= a.ow {
-                block::<S, 1>(a, y, x, l);
-                x += l;
-            }
-            if x < a.ow {
-                block::<S, 1>(a, y, x, a.ow - x);
-            }
+            v += u;
         }
+        y += rows;
     }
 }
 

@@ -193,3 +193,38 @@ pub(crate) fn gemm_entry(index: usize, isa: Isa) -> Option<GemmFn> {
 pub fn kernel_index(name: &str) -> Option<usize> {
     KERNELS.iter().position(|k| k.name == name)
 }
+
+/// A block transpose entry: `(src, lds, rows, cols, dst, ldd)`, see [`Simd::transpose`].
+pub(crate) type TransposeFn = unsafe fn(*const f32, usize, usize, usize, *mut f32, usize);
+
+/// Instantiates [`Simd::transpose`] for one ISA as an `#[inline(never)]` entry point.
+macro_rules! transpose_entry {
+    ($name:ident, $token:ty $(, $feature:literal)?) => {
+        /// [`Simd::transpose`] compiled for one ISA.
+        ///
+        /// # Safety
+        /// The CPU supports the ISA; the arguments satisfy [`Simd::transpose`]'s contract.
+        $(#[cfg(target_arch = "x86_64")] #[target_feature(enable = $feature)])?
+        #[inline(never)]
+        unsafe fn $name(src: *const f32, lds: usize, rows: usize, cols: usize, dst: *mut f32, ldd: usize) {
+            // SAFETY: forwarded from this function's contract.
+            unsafe { <$token>::transpose(src, lds, rows, cols, dst, ldd) }
+        }
+    };
+}
+transpose_entry!(transpose_portable, Portable);
+#[cfg(target_arch = "x86_64")]
+transpose_entry!(transpose_avx2, Avx2, "avx2,fma");
+#[cfg(target_arch = "x86_64")]
+transpose_entry!(transpose_avx512, Avx512, "avx512f");
+
+/// The block transpose of `isa` (an `isa.lanes()`-square block).
+pub(crate) fn transpose_entry(isa: Isa) -> TransposeFn {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => transpose_avx512,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => transpose_avx2,
+        _ => transpose_portable,
+    }
+}

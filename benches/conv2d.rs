@@ -1,0 +1,71 @@
+//! conv2d forward over the shape suite S1–S9 of DESIGN §5, at 1 and all threads.
+//!
+//! Times `Conv2dPlan::run` (weights packed once, like a peer's prepared session), and
+//! prints per shape and thread count a `RESULT` line: the median of criterion's samples,
+//! GFLOP/s, % of the FMA peak measured by `common::peak`, and the plan (algorithm,
+//! kernel, ISA). `SVERKA_ISA=avx2|portable` benches the lower ISAs. Filter shapes with
+//! criterion's usual argument, e.g. `cargo bench --bench conv2d -- S3`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Samples, data, pool, report_flops, thread_counts};
+use criterion::{Criterion, criterion_group, criterion_main};
+use sverka::{Conv2dPlan, Conv2dSpec, Padding};
+
+/// `(id, N, C, H=W, K, kernel, stride, pad, dilation, groups)` of DESIGN §5.
+const SHAPES: [(&str, usize, usize, usize, usize, usize, usize, usize, usize, usize); 9] = [
+    ("S1", 64, 1, 28, 32, 3, 1, 1, 1, 1),
+    ("S2", 64, 32, 14, 64, 3, 1, 1, 1, 1),
+    ("S3", 1, 64, 56, 64, 3, 1, 1, 1, 1),
+    ("S4", 1, 64, 56, 128, 3, 2, 1, 1, 1),
+    ("S5", 1, 256, 28, 256, 1, 1, 0, 1, 1),
+    ("S6", 1, 64, 56, 64, 3, 1, 2, 2, 1),
+    ("S7", 8, 32, 32, 64, 5, 1, 2, 1, 1),
+    ("S8", 1, 3, 224, 64, 7, 2, 3, 1, 1),
+    ("S9", 1, 256, 56, 256, 3, 1, 1, 1, 256),
+];
+
+fn conv2d(c: &mut Criterion) {
+    for (id, n, ch, hw, k, kern, stride, pad, dil, groups) in SHAPES {
+        let s = Conv2dSpec {
+            batch: n,
+            in_channels: ch,
+            out_channels: k,
+            input: [hw, hw],
+            kernel: [kern, kern],
+            stride: [stride, stride],
+            padding: Padding::uniform(pad),
+            dilation: [dil, dil],
+            groups,
+        };
+        let x = data(s.input_len().unwrap(), 1);
+        let w = data(s.weight_len().unwrap(), 2);
+        let b = data(k, 3);
+        let mut y = vec![0.0; s.output_len().unwrap()];
+        let flops = s.flops().unwrap();
+        for threads in thread_counts() {
+            let pool = pool(threads);
+            // The plan sizes its per-thread scratch for the pool it is built in.
+            let mut plan = pool.install(|| Conv2dPlan::new(&s, &w, Some(&b))).unwrap();
+            let mut samples = Samples::default();
+            c.bench_function(&format!("{id} conv2d/t{threads}"), |bench| {
+                bench.iter_custom(|iters| samples.time(&pool, iters, || plan.run(&x, &mut y).unwrap()))
+            });
+            if !samples.median().is_nan() {
+                report_flops(&format!("{id} conv2d"), threads, flops, &samples, &plan.to_string());
+            }
+        }
+    }
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! { name = benches; config = config(); targets = conv2d }
+criterion_main!(benches);
