@@ -50,6 +50,12 @@ pub(crate) struct Gemm {
     a: Vec<f32>,
     /// `[group][m tile][MR]`.
     bias: Vec<f32>,
+    /// With a column stride `sw > 1`: the input with each row split into its `sw` column
+    /// phases (`row[i]` at `(i % sw) * ceil(iw / sw) + i / sw`), so that packing copies
+    /// contiguous runs. Empty for stride 1.
+    phased: Vec<f32>,
+    /// Row length of the input the packing reads (`iw`, or `sw * ceil(iw / sw)`).
+    row_len: usize,
     slots: Slots,
 }
 
@@ -98,6 +104,7 @@ impl Gemm {
         let nc_split = p.div_ceil(tasks_wanted).div_ceil(nr) * nr;
         let nc = nc_cache.min(nc_split).max(nr);
         let m_tiles = m.div_ceil(mr);
+        let row_len = if g.w.stride > 1 { g.w.input.div_ceil(g.w.stride) * g.w.stride } else { g.w.input };
         Ok(Gemm {
             kernel,
             entry,
@@ -114,6 +121,8 @@ impl Gemm {
             a: try_zeroed(product("packed weights", &[g.groups, m_tiles, k, mr])?)?,
             bias: try_zeroed(product("packed bias", &[g.groups, m_tiles, mr])?)?,
             slots: Slots::new(product("gemm scratch", &[kc, nc])?)?,
+            phased: if g.w.stride > 1 { try_zeroed(product("phased input", &[g.batch, g.in_c, g.h.input, row_len])?)? } else { Vec::new() },
+            row_len,
         })
     }
 
@@ -147,6 +156,17 @@ impl Gemm {
     pub(crate) fn run(&mut self, g: &ConvGeom, input: &[f32], output: &mut [f32], relu: bool) {
         let blocks = self.p.div_ceil(self.nc);
         let out = OutPtr(output.as_mut_ptr());
+        let (sw, wp) = (g.w.stride, self.row_len / g.w.stride);
+        if sw > 1 {
+            self.phased.par_chunks_mut(self.row_len).zip(input.par_chunks(g.w.input)).for_each(|(dst, src)| {
+                for (phase, run) in dst.chunks_exact_mut(wp).enumerate() {
+                    for (d, &v) in run.iter_mut().zip(src.iter().skip(phase).step_by(sw)) {
+                        *d = v;
+                    }
+                }
+            });
+        }
+        let input = if sw > 1 { &self.phased[..] } else { input };
         let this = &*self;
         (0..g.batch * g.groups * blocks).into_par_iter().for_each(|task| {
             let (image, b) = (task / blocks, task % blocks);
@@ -170,7 +190,7 @@ impl Gemm {
     ) {
         let (mr, nr, kc, p) = (self.mr, self.nr, self.kc, self.p);
         let icg = g.in_c / g.groups;
-        let plane = g.h.input * g.w.input;
+        let plane = g.h.input * self.row_len;
         let image = &input[(n * g.in_c + grp * icg) * plane..][..icg * plane];
         let pixels = self.nc.min(p - p0);
         let panels = pixels.div_ceil(nr);
@@ -235,7 +255,8 @@ impl Gemm {
     fn pack(&self, g: &ConvGeom, image: &[f32], dst: &mut [f32], kc0: usize, q0: usize, valid: usize) {
         let (h, w, nr) = (g.h, g.w, self.nr);
         let (kh, kw) = (h.kernel, w.kernel);
-        let plane = h.input * w.input;
+        let plane = h.input * self.row_len;
+        let wp = self.row_len / w.stride;
         for (kk, row) in dst.chunks_exact_mut(nr).enumerate() {
             let kidx = kc0 + kk;
             let (ic, i, j) = (kidx / (kh * kw), (kidx / kw) % kh, kidx % kw);
@@ -259,16 +280,15 @@ impl Gemm {
                         let (lo, hi) = (lo, hi.max(lo));
                         seg[..lo - x0].fill(0.0);
                         seg[hi - x0..].fill(0.0);
-                        let src_row = &src[iy * w.input..][..w.input];
-                        if lo == hi {
-                            // Every tap of the segment falls into the padding.
-                        } else if w.stride == 1 {
-                            let s0 = lo + off - w.pad_begin;
-                            seg[lo - x0..hi - x0].copy_from_slice(&src_row[s0..s0 + hi - lo]);
-                        } else {
-                            for x in lo..hi {
-                                seg[x - x0] = src_row[x * w.stride + off - w.pad_begin];
-                            }
+                        let src_row = &src[iy * self.row_len..][..self.row_len];
+                        // Input column of x is x*s + d, d = off - pl: phase d mod s,
+                        // index x + floor(d / s) within the phase (stride 1: the row).
+                        let d = off as isize - w.pad_begin as isize;
+                        let s = w.stride as isize;
+                        let (phase, base) = (d.rem_euclid(s) as usize, d.div_euclid(s));
+                        if lo < hi {
+                            let start = ((lo as isize) + base) as usize + phase * wp;
+                            seg[lo - x0..hi - x0].copy_from_slice(&src_row[start..start + hi - lo]);
                         }
                     }
                 }
