@@ -3,8 +3,10 @@
 //! Times `Conv2dPlan::run` (weights packed once, like a peer's prepared session), and
 //! prints per shape and thread count a `RESULT` line: the median of criterion's samples,
 //! GFLOP/s, % of the FMA peak measured by `common::peak`, and the plan (algorithm,
-//! kernel, ISA). `SVERKA_ISA=avx2|portable` benches the lower ISAs. Filter shapes with
-//! criterion's usual argument, e.g. `cargo bench --bench conv2d -- S3`.
+//! kernel, ISA). `SVERKA_ISA=avx2|portable` benches the lower ISAs;
+//! `SVERKA_BENCH_KERNEL=<kernel name>` and `SVERKA_BENCH_ALGORITHM=<algorithm name>`
+//! force a choice (to compare tiles; shapes the forced choice does not fit are skipped).
+//! Filter shapes with criterion's usual argument, e.g. `cargo bench --bench conv2d -- S3`.
 
 mod common;
 
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use common::{Samples, data, pool, report_flops, thread_counts};
 use criterion::{Criterion, criterion_group, criterion_main};
-use sverka::{Conv2dPlan, Conv2dSpec, Padding};
+use sverka::{Algorithm, Conv2dPlan, Conv2dSpec, Padding};
 
 /// `(id, N, C, H=W, K, kernel, stride, pad, dilation, groups)` of DESIGN §5.
 const SHAPES: [(&str, usize, usize, usize, usize, usize, usize, usize, usize, usize); 9] = [
@@ -48,7 +50,18 @@ fn conv2d(c: &mut Criterion) {
         for threads in thread_counts() {
             let pool = pool(threads);
             // The plan sizes its per-thread scratch for the pool it is built in.
-            let mut plan = pool.install(|| Conv2dPlan::new(&s, &w, Some(&b))).unwrap();
+            let mut builder = Conv2dPlan::builder(&s);
+            if let Ok(name) = std::env::var("SVERKA_BENCH_KERNEL") {
+                builder = builder.kernel(&name);
+            }
+            if let Ok(name) = std::env::var("SVERKA_BENCH_ALGORITHM") {
+                builder =
+                    builder.algorithm(Algorithm::ALL.into_iter().find(|a| a.name() == name).expect("algorithm name"));
+            }
+            let Ok(mut plan) = pool.install(|| builder.build(&w, Some(&b))) else {
+                println!("SKIP {id}: the forced kernel/algorithm does not fit");
+                continue;
+            };
             let mut samples = Samples::default();
             c.bench_function(&format!("{id} conv2d/t{threads}"), |bench| {
                 bench.iter_custom(|iters| samples.time(&pool, iters, || plan.run(&x, &mut y).unwrap()))

@@ -30,9 +30,10 @@ const ISAS: [(&str, &str, Option<&str>); 3] =
 
 /// Direct-convolution tiles `(ow, ocv, isas)`: `ow` output pixels × `ocv` vectors of output
 /// channels. The ISA mask (bit i = `ISAS[i]`) keeps a tile to the register files that hold
-/// its `ow * ocv` accumulators plus `ocv` weight vectors and one broadcast: 31 of the 32
+/// its `ow * ocv` accumulators plus `ocv` weight vectors and one broadcast: at most 31 of 32
 /// zmm registers for the AVX-512 tiles, 15 of 16 for the 8-lane tiles.
-const DIRECT_TILES: [(usize, usize, u8); 4] = [(14, 2, 0b100), (7, 4, 0b100), (6, 2, 0b011), (3, 4, 0b011)];
+const DIRECT_TILES: [(usize, usize, u8); 5] =
+    [(14, 2, 0b100), (8, 2, 0b100), (7, 4, 0b100), (6, 2, 0b011), (3, 4, 0b011)];
 
 /// Direct-convolution geometries `(taps, stride)`.
 const DIRECT_GEOMS: [(Taps, usize); 4] = [(Taps::K3x3, 1), (Taps::K3x3, 2), (Taps::Any, 1), (Taps::Any, 2)];
@@ -188,8 +189,14 @@ fn direct_kernel(o: &mut Out, k: &Kernel, taps: Taps) {
     }
     for r in 0..ow {
         let vars: Vec<String> = (0..ocv).map(|v| format!("mut {}", acc(r, v))).collect();
+        let loads: Vec<String> = (0..ocv).map(|v| format!("S::load({})", at("a.out", r * ocv + v, "l"))).collect();
         let vals: Vec<String> = (0..ocv).map(|v| format!("b{v}")).collect();
-        o.line(&format!("let ({}) = ({});", vars.join(", "), vals.join(", ")));
+        o.line(&format!(
+            "let ({}) = if a.accumulate {{ ({}) }} else {{ ({}) }};",
+            vars.join(", "),
+            loads.join(", "),
+            vals.join(", ")
+        ));
     }
     o.line("let mut x = a.x;");
     o.line("let mut w = a.w;");

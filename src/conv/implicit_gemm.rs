@@ -25,7 +25,7 @@
 
 use rayon::prelude::*;
 
-use super::plan::{OutPtr, Slots};
+use super::plan::{Aligned, OutPtr, Slots};
 use crate::error::{Error, try_zeroed};
 use crate::isa::{Isa, cache_sizes};
 use crate::kernels::{Family, GemmArgs, GemmFn, KERNELS, gemm_entry};
@@ -47,13 +47,13 @@ pub(crate) struct Gemm {
     nc: usize,
     m_tiles: usize,
     /// `[group][m tile][K][MR]`, zero-padded rows.
-    a: Vec<f32>,
+    a: Aligned,
     /// `[group][m tile][MR]`.
     bias: Vec<f32>,
     /// With a column stride `sw > 1`: the input with each row split into its `sw` column
     /// phases (`row[i]` at `(i % sw) * ceil(iw / sw) + i / sw`), so that packing copies
     /// contiguous runs. Empty for stride 1.
-    phased: Vec<f32>,
+    phased: Aligned,
     /// Row length of the input the packing reads (`iw`, or `sw * ceil(iw / sw)`).
     row_len: usize,
     slots: Slots,
@@ -118,10 +118,14 @@ impl Gemm {
             mc,
             nc,
             m_tiles,
-            a: try_zeroed(product("packed weights", &[g.groups, m_tiles, k, mr])?)?,
+            a: Aligned::zeroed(product("packed weights", &[g.groups, m_tiles, k, mr])?)?,
             bias: try_zeroed(product("packed bias", &[g.groups, m_tiles, mr])?)?,
             slots: Slots::new(product("gemm scratch", &[kc, nc])?)?,
-            phased: if g.w.stride > 1 { try_zeroed(product("phased input", &[g.batch, g.in_c, g.h.input, row_len])?)? } else { Vec::new() },
+            phased: Aligned::zeroed(if g.w.stride > 1 {
+                product("phased input", &[g.batch, g.in_c, g.h.input, row_len])?
+            } else {
+                0
+            })?,
             row_len,
         })
     }

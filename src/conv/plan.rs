@@ -76,15 +76,47 @@ enum Algo {
     Gemm(Gemm),
 }
 
+/// A zeroed `f32` buffer whose first element is 64-byte aligned (a cache line, an AVX-512
+/// vector), so that the kernels' full-vector loads of packed weights, blocked input and
+/// scratch tiles never straddle two cache lines.
+pub(crate) struct Aligned {
+    data: Vec<f32>,
+    offset: usize,
+    len: usize,
+}
+
+impl Aligned {
+    /// `len` zeros, fallibly allocated.
+    pub(crate) fn zeroed(len: usize) -> Result<Aligned, Error> {
+        const LINE: usize = 64 / std::mem::size_of::<f32>();
+        let data = try_zeroed(len.checked_add(LINE - 1).ok_or(Error::Overflow { what: "aligned buffer" })?)?;
+        let offset = data.as_ptr().align_offset(64).min(LINE - 1);
+        Ok(Aligned { data, offset, len })
+    }
+}
+
+impl std::ops::Deref for Aligned {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.data[self.offset..self.offset + self.len]
+    }
+}
+
+impl std::ops::DerefMut for Aligned {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.data[self.offset..self.offset + self.len]
+    }
+}
+
 /// Per-thread scratch buffers: a task locks slot `thread index % slots`. Locks are never
 /// held across a rayon call, so a slot shared by two threads only serialises them.
-pub(crate) struct Slots(Vec<Mutex<Vec<f32>>>);
+pub(crate) struct Slots(Vec<Mutex<Aligned>>);
 
 impl Slots {
     /// One slot of `len` floats per thread of the current rayon pool.
     pub(crate) fn new(len: usize) -> Result<Slots, Error> {
         let n = rayon::current_num_threads().max(1);
-        (0..n).map(|_| try_zeroed(len).map(Mutex::new)).collect::<Result<Vec<_>, _>>().map(Slots)
+        (0..n).map(|_| Aligned::zeroed(len).map(Mutex::new)).collect::<Result<Vec<_>, _>>().map(Slots)
     }
 
     /// Runs `f` with this thread's scratch buffer.

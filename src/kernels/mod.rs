@@ -72,9 +72,13 @@ impl KernelInfo {
 /// - `w` holds the packed weights `[icb][ntaps][L][ocv * L]`: for input channel
 ///   `b * L + l` and tap `t`, the `ocv * L` output channels of the tile;
 /// - `bias` holds `ocv * L` floats;
-/// - `out` receives the tile `[ow][ocv * L]` (pixel-major), `max(., 0)`-clamped if `relu`.
+/// - `out` holds the tile `[ow][ocv * L]` (pixel-major): read as the starting
+///   accumulators if `accumulate` (else the accumulators start at `bias`), then written
+///   back, `max(., 0)`-clamped if `relu`.
 ///
-/// The kernel reads nothing else and writes nothing but `out[..ow * ocv * L]`.
+/// The kernel reads nothing else and writes nothing but `out[..ow * ocv * L]`. With
+/// `accumulate`, a convolution can be summed over several calls (passes over input
+/// blocks and tap chunks) in the same order as one call, bit for bit.
 pub(crate) struct DirectArgs {
     pub x: *const f32,
     pub icb: usize,
@@ -84,6 +88,7 @@ pub(crate) struct DirectArgs {
     pub w: *const f32,
     pub bias: *const f32,
     pub out: *mut f32,
+    pub accumulate: bool,
     pub relu: bool,
 }
 
