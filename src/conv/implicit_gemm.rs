@@ -266,37 +266,41 @@ impl Gemm {
             let (ic, i, j) = (kidx / (kh * kw), (kidx / kw) % kh, kidx % kw);
             let src = &image[ic * plane..][..plane];
             row[valid..].fill(0.0);
+            // Columns x with 0 <= x*s + j*d - pl < IW form the range lo..hi; input column
+            // x*s + dc (dc = j*d - pl) is phase dc mod s, index x + floor(dc / s) of the
+            // phase-split row (stride 1: the row itself).
+            let off = j * w.dilation;
+            let lo_all = w.pad_begin.saturating_sub(off).div_ceil(w.stride);
+            let hi_all = (w.input + w.pad_begin).saturating_sub(off).div_ceil(w.stride);
+            let dc = off as isize - w.pad_begin as isize;
+            let s = w.stride as isize;
+            let (phase, base) = (dc.rem_euclid(s) as usize, dc.div_euclid(s));
             // Walk the pixels in segments of one output row each.
+            let (mut y, mut x0) = (q0 / w.output, q0 % w.output);
             let mut q = 0;
             while q < valid {
-                let (y, x0) = ((q0 + q) / w.output, (q0 + q) % w.output);
                 let len = (w.output - x0).min(valid - q);
                 let seg = &mut row[q..q + len];
                 let iy = (y * h.stride + i * h.dilation).checked_sub(h.pad_begin).filter(|&iy| iy < h.input);
                 match iy {
                     None => seg.fill(0.0),
                     Some(iy) => {
-                        // Columns x with 0 <= x*s + j*d - pl < IW form the range lo..hi.
-                        let off = j * w.dilation;
-                        let lo = w.pad_begin.saturating_sub(off).div_ceil(w.stride);
-                        let hi = (w.input + w.pad_begin).saturating_sub(off).div_ceil(w.stride);
-                        let (lo, hi) = (lo.clamp(x0, x0 + len), hi.clamp(x0, x0 + len));
-                        let (lo, hi) = (lo, hi.max(lo));
+                        let lo = lo_all.clamp(x0, x0 + len);
+                        let hi = hi_all.clamp(lo, x0 + len);
                         seg[..lo - x0].fill(0.0);
                         seg[hi - x0..].fill(0.0);
-                        let src_row = &src[iy * self.row_len..][..self.row_len];
-                        // Input column of x is x*s + d, d = off - pl: phase d mod s,
-                        // index x + floor(d / s) within the phase (stride 1: the row).
-                        let d = off as isize - w.pad_begin as isize;
-                        let s = w.stride as isize;
-                        let (phase, base) = (d.rem_euclid(s) as usize, d.div_euclid(s));
                         if lo < hi {
-                            let start = ((lo as isize) + base) as usize + phase * wp;
-                            seg[lo - x0..hi - x0].copy_from_slice(&src_row[start..start + hi - lo]);
+                            let start = (lo as isize + base) as usize + phase * wp;
+                            let src_row = &src[iy * self.row_len..][..self.row_len];
+                            // An inline loop: the runs are short, a memcpy call costs more.
+                            for (d, &v) in seg[lo - x0..hi - x0].iter_mut().zip(&src_row[start..start + hi - lo]) {
+                                *d = v;
+                            }
                         }
                     }
                 }
                 q += len;
+                (y, x0) = (y + 1, 0);
             }
         }
     }
