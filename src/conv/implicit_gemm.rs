@@ -202,13 +202,14 @@ impl Gemm {
         // LOOP 4: KC slices of K.
         for kc0 in (0..self.k).step_by(kc) {
             let kcl = kc.min(self.k - kc0);
-            // Pack the B block (or, in place, only the partial last panel).
-            for jr in 0..panels {
-                let q0 = p0 + jr * nr;
-                let valid = nr.min(p - q0);
-                if !self.in_place || valid < nr {
-                    self.pack(g, image, &mut buf[jr * kc * nr..][..kcl * nr], kc0, q0, valid);
-                }
+            // Pack the B block as kcl rows of `ld` pixels (the micro-panel jr is the column
+            // range jr*NR.., rows `ld` apart), or, in place, only a partial last panel.
+            let ld = panels * nr;
+            let last = p0 + (panels - 1) * nr;
+            if !self.in_place {
+                self.pack(g, image, &mut buf[..kcl * ld], ld, kc0, p0, pixels);
+            } else if p - last < nr {
+                self.pack(g, image, &mut buf[..kcl * nr], nr, kc0, last, p - last);
             }
             // LOOP 3: MC blocks of M.
             for mc0 in (0..self.m).step_by(self.mc) {
@@ -217,10 +218,10 @@ impl Gemm {
                 for jr in 0..panels {
                     let q0 = p0 + jr * nr;
                     let valid = nr.min(p - q0);
-                    let (b, ldb) = if self.in_place && valid == nr {
-                        (image[kc0 * plane + q0..].as_ptr(), plane)
-                    } else {
-                        (buf[jr * kc * nr..].as_ptr(), nr)
+                    let (b, ldb) = match (self.in_place, valid == nr) {
+                        (true, true) => (image[kc0 * plane + q0..].as_ptr(), plane),
+                        (true, false) => (buf.as_ptr(), nr),
+                        (false, _) => (buf[jr * nr..].as_ptr(), ld),
                     };
                     // LOOP 1: MR tiles.
                     for t in mc0 / mr..(mc0 + mcl).div_ceil(mr) {
@@ -244,7 +245,8 @@ impl Gemm {
                         // A: the tile's K x MR panel from kc0 holds >= kcl * MR floats. B:
                         // in place, rows kc0.. of this group's channels hold full NR
                         // pixels (valid == NR) kcl rows P apart inside `image`; packed,
-                        // the panel holds kcl * NR floats. C: rows below m (< M of this
+                        // kcl rows `ldb` apart of which columns jr*NR.. + NR lie inside
+                        // the packed block (ld = panels * NR). C: rows below m (< M of this
                         // group) and columns below valid (< P - q0) of image n, a region
                         // only this task (n, group, pixel block) writes.
                         unsafe { (self.entry)(&args) };
@@ -254,14 +256,15 @@ impl Gemm {
         }
     }
 
-    /// Packs rows `kc0..kc0 + dst.len() / NR` of `B` for pixels `q0..q0 + valid` into
-    /// `dst` (`[row][NR]`, zero beyond `valid`).
-    fn pack(&self, g: &ConvGeom, image: &[f32], dst: &mut [f32], kc0: usize, q0: usize, valid: usize) {
-        let (h, w, nr) = (g.h, g.w, self.nr);
+    /// Packs rows `kc0..kc0 + dst.len() / ld` of `B` for pixels `q0..q0 + valid` into
+    /// `dst` (`[row][ld]`, zero beyond `valid`).
+    #[allow(clippy::too_many_arguments)]
+    fn pack(&self, g: &ConvGeom, image: &[f32], dst: &mut [f32], ld: usize, kc0: usize, q0: usize, valid: usize) {
+        let (h, w) = (g.h, g.w);
         let (kh, kw) = (h.kernel, w.kernel);
         let plane = h.input * self.row_len;
         let wp = self.row_len / w.stride;
-        for (kk, row) in dst.chunks_exact_mut(nr).enumerate() {
+        for (kk, row) in dst.chunks_exact_mut(ld).enumerate() {
             let kidx = kc0 + kk;
             let (ic, i, j) = (kidx / (kh * kw), (kidx / kw) % kh, kidx % kw);
             let src = &image[ic * plane..][..plane];
