@@ -70,8 +70,8 @@ impl Direct {
     }
 
     /// The best fitting kernel: the least padded work (output pixels rounded up to the tile
-    /// width times output channels rounded up to the channel block), then a 3x3-specialised
-    /// kernel over a generic one, then registry order.
+    /// width times output channels rounded up to the channel block) weighted by the tile's
+    /// load overhead, then a 3x3-specialised kernel over a generic one, then registry order.
     fn choose(g: &ConvGeom, isa: Isa, forced: Option<usize>) -> Option<usize> {
         let lanes = isa.lanes();
         // Blocking pads the input channels to a multiple of L: below L/2 channels most of
@@ -95,7 +95,11 @@ impl Direct {
             let k = &KERNELS[i];
             let ob = k.vectors * lanes;
             let work = g.w.output.div_ceil(k.rows) * k.rows * g.out_c.div_ceil(ob) * ob;
-            (work, k.kernel == [0, 0], i)
+            // Each weight vector serves `rows` pixels: narrow tiles pay relatively more
+            // loads; (rows + 1) / rows ranks the measured AVX-512 tiles as they ran on S3
+            // (ow14 > ow8 > ow7) and the AVX2 ow6 over ow3. 840 is divisible by every tile
+            // width.
+            (work * (k.rows + 1) * (840 / k.rows), k.kernel == [0, 0], i)
         })
     }
 
