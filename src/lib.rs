@@ -29,6 +29,7 @@
 //! [`reference`] holds the same operations as plain `f64`-accumulating loops: the oracle
 //! the fast paths are tested against.
 
+mod buffers;
 mod conv;
 mod dropout;
 mod error;
@@ -49,3 +50,8 @@ pub use norm::{batch_norm2d_backward, batch_norm2d_eval, batch_norm2d_train};
 pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};
 pub use spec::{BatchNorm2dSpec, Conv2dSpec, ConvTranspose2dSpec, Dropout2dSpec, Padding, Pool2dSpec};
 pub use transpose_conv::{conv_transpose2d, conv_transpose2d_backward_input, conv_transpose2d_backward_weight};
+
+/// The README's code sample, compiled and run as a doc-test so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -281,14 +281,17 @@ impl Axis {
     ) -> Result<Axis, Error> {
         let ext = extent(kernel, dilation)?;
         let padded = add("padded input", add("padded input", input, pad.0)?, pad.1)?;
-        if padded < ext {
-            return Err(Error::EmptyOutput { axis: AXES[axis], padded_input: padded, kernel_extent: ext });
-        }
-        let span = padded - ext;
-        let mut output = if ceil { span.div_ceil(stride) + 1 } else { span / stride + 1 };
-        if ceil && (output - 1) * stride >= input + pad.0 {
+        // PyTorch's formula in exact (i128) arithmetic: in ceil_mode the last window may
+        // hang past the padded input, even when the kernel is larger than all of it.
+        let round_up = if ceil { stride as i128 - 1 } else { 0 };
+        let mut output = (padded as i128 - ext as i128 + round_up).div_euclid(stride as i128) + 1;
+        if ceil && output >= 1 && (output - 1) * stride as i128 >= (input + pad.0) as i128 {
             output -= 1;
         }
+        if output < 1 {
+            return Err(Error::EmptyOutput { axis: AXES[axis], padded_input: padded, kernel_extent: ext });
+        }
+        let output = output as usize;
         let axis = Axis { input, output, kernel, stride, pad_begin: pad.0, pad_end: pad.1, dilation };
         axis.check_positions()?;
         Ok(axis)
@@ -769,5 +772,23 @@ impl fmt::Display for Pool2dSpec {
             if self.ceil_mode { "ceil" } else { "" },
             if self.count_include_pad { "incpad" } else { "" }
         )
+    }
+}
+
+impl fmt::Display for BatchNorm2dSpec {
+    /// Compact descriptor, e.g. `n64c64ih28iw28eps1e-5m0.1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "n{}c{}ih{}iw{}eps{:e}m{}",
+            self.batch, self.channels, self.input[0], self.input[1], self.eps, self.momentum
+        )
+    }
+}
+
+impl fmt::Display for Dropout2dSpec {
+    /// Compact descriptor, e.g. `n64c64ih28iw28p0.25`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n{}c{}ih{}iw{}p{}", self.batch, self.channels, self.input[0], self.input[1], self.p)
     }
 }

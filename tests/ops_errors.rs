@@ -6,6 +6,9 @@
 //! Not reachable from the ops: `Alloc` (only when a workspace allocation fails, which a
 //! test cannot provoke deterministically), `Format` and `Io` (files and checkpoints).
 
+// Tables of the API's function pointers are the point of this file.
+#![allow(clippy::type_complexity)]
+
 use sverka::reference as r;
 use sverka::{BatchNorm2dSpec, Conv2dSpec, ConvTranspose2dSpec, Dropout2dSpec, Error, Padding, Pool2dSpec};
 
@@ -25,11 +28,11 @@ struct Api {
     max_pool2d_backward: fn(&Pool2dSpec, &[f32], &[u32], &mut [f32]) -> Res,
     avg_pool2d: fn(&Pool2dSpec, &[f32], &mut [f32]) -> Res,
     avg_pool2d_backward: fn(&Pool2dSpec, &[f32], &mut [f32]) -> Res,
-    #[allow(clippy::type_complexity)]
-    batch_norm2d_train: fn(&BatchNorm2dSpec, &[f32], &[f32], &[f32], &mut [f32], &mut [f32], &mut [f32], &mut [f32], &mut [f32]) -> Res,
+    batch_norm2d_train:
+        fn(&BatchNorm2dSpec, &[f32], &[f32], &[f32], &mut [f32], &mut [f32], &mut [f32], &mut [f32], &mut [f32]) -> Res,
     batch_norm2d_eval: fn(&BatchNorm2dSpec, &[f32], &[f32], &[f32], &[f32], &[f32], &mut [f32]) -> Res,
-    #[allow(clippy::type_complexity)]
-    batch_norm2d_backward: fn(&BatchNorm2dSpec, &[f32], &[f32], &[f32], &[f32], &[f32], &mut [f32], &mut [f32], &mut [f32]) -> Res,
+    batch_norm2d_backward:
+        fn(&BatchNorm2dSpec, &[f32], &[f32], &[f32], &[f32], &[f32], &mut [f32], &mut [f32], &mut [f32]) -> Res,
     dropout2d: fn(&Dropout2dSpec, u64, &[f32], &mut [f32], &mut [f32]) -> Res,
     dropout2d_backward: fn(&Dropout2dSpec, &[f32], &[f32], &mut [f32]) -> Res,
 }
@@ -88,8 +91,14 @@ fn conv_t_calls(api: &Api, s: &ConvTranspose2dSpec) -> Vec<(String, Res)> {
     let mut out = [];
     vec![
         (format!("{} conv_transpose2d", api.name), (api.conv_transpose2d)(s, &[], &[], None, &mut out)),
-        (format!("{} conv_transpose2d_backward_input", api.name), (api.conv_transpose2d_backward_input)(s, &[], &[], &mut out)),
-        (format!("{} conv_transpose2d_backward_weight", api.name), (api.conv_transpose2d_backward_weight)(s, &[], &[], &mut out, None)),
+        (
+            format!("{} conv_transpose2d_backward_input", api.name),
+            (api.conv_transpose2d_backward_input)(s, &[], &[], &mut out),
+        ),
+        (
+            format!("{} conv_transpose2d_backward_weight", api.name),
+            (api.conv_transpose2d_backward_weight)(s, &[], &[], &mut out, None),
+        ),
     ]
 }
 
@@ -111,9 +120,15 @@ fn bn_calls(api: &Api, s: &BatchNorm2dSpec) -> Vec<(String, Res)> {
     let mut out = [];
     let mut out2 = [];
     vec![
-        (format!("{} batch_norm2d_train", api.name), (api.batch_norm2d_train)(s, &[], &p, &p, &mut q, &mut t, &mut out, &mut u, &mut v)),
+        (
+            format!("{} batch_norm2d_train", api.name),
+            (api.batch_norm2d_train)(s, &[], &p, &p, &mut q, &mut t, &mut out, &mut u, &mut v),
+        ),
         (format!("{} batch_norm2d_eval", api.name), (api.batch_norm2d_eval)(s, &[], &p, &p, &p, &p, &mut out)),
-        (format!("{} batch_norm2d_backward", api.name), (api.batch_norm2d_backward)(s, &[], &[], &p, &p, &p, &mut out2, &mut u, &mut v)),
+        (
+            format!("{} batch_norm2d_backward", api.name),
+            (api.batch_norm2d_backward)(s, &[], &[], &p, &p, &p, &mut out2, &mut u, &mut v),
+        ),
     ]
 }
 
@@ -143,7 +158,17 @@ fn expect_all(calls: Vec<(String, Res)>, ctx: &str, ok: impl Fn(&Error) -> bool,
 }
 
 fn conv() -> Conv2dSpec {
-    Conv2dSpec { batch: 2, in_channels: 4, out_channels: 6, input: [5, 6], kernel: [3, 3], stride: [1, 1], padding: Padding::uniform(1), dilation: [1, 1], groups: 2 }
+    Conv2dSpec {
+        batch: 2,
+        in_channels: 4,
+        out_channels: 6,
+        input: [5, 6],
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: Padding::uniform(1),
+        dilation: [1, 1],
+        groups: 2,
+    }
 }
 
 fn conv_t() -> ConvTranspose2dSpec {
@@ -211,7 +236,12 @@ fn zero_sizes() {
             let mut s = conv();
             set(&mut s);
             assert!(matches!(s.output(), Err(Error::Zero { param: p }) if p == param), "{s}: output()");
-            expect_all(conv_calls(api, &s), &s.to_string(), |e| matches!(e, Error::Zero { param: p } if *p == param), &[param]);
+            expect_all(
+                conv_calls(api, &s),
+                &s.to_string(),
+                |e| matches!(e, Error::Zero { param: p } if *p == param),
+                &[param],
+            );
             let mut t = conv_t();
             t.batch = s.batch;
             t.in_channels = s.in_channels;
@@ -221,7 +251,12 @@ fn zero_sizes() {
             t.stride = if s.stride[0] == 0 || s.stride[1] == 0 { s.stride } else { t.stride };
             t.dilation = s.dilation;
             t.groups = s.groups;
-            expect_all(conv_t_calls(api, &t), &t.to_string(), |e| matches!(e, Error::Zero { param: p } if *p == param), &[param]);
+            expect_all(
+                conv_t_calls(api, &t),
+                &t.to_string(),
+                |e| matches!(e, Error::Zero { param: p } if *p == param),
+                &[param],
+            );
         }
         let pool_fields: [(&str, fn(&mut Pool2dSpec)); 10] = [
             ("batch", |s| s.batch = 0),
@@ -241,7 +276,12 @@ fn zero_sizes() {
                 s.padding = Padding::ZERO; // padding <= kernel/2 is checked per axis
             }
             set(&mut s);
-            expect_all(pool_calls(api, &s), &s.to_string(), |e| matches!(e, Error::Zero { param: p } if *p == param), &[param]);
+            expect_all(
+                pool_calls(api, &s),
+                &s.to_string(),
+                |e| matches!(e, Error::Zero { param: p } if *p == param),
+                &[param],
+            );
         }
         let chan_fields: [(&str, fn(&mut usize, &mut usize, &mut [usize; 2])); 4] = [
             ("batch", |b, _, _| *b = 0),
@@ -252,10 +292,20 @@ fn zero_sizes() {
         for (param, set) in chan_fields {
             let mut b = bn();
             set(&mut b.batch, &mut b.channels, &mut b.input);
-            expect_all(bn_calls(api, &b), &format!("{b:?}"), |e| matches!(e, Error::Zero { param: p } if *p == param), &[param]);
+            expect_all(
+                bn_calls(api, &b),
+                &format!("{b:?}"),
+                |e| matches!(e, Error::Zero { param: p } if *p == param),
+                &[param],
+            );
             let mut d = drop();
             set(&mut d.batch, &mut d.channels, &mut d.input);
-            expect_all(dropout_calls(api, &d), &format!("{d:?}"), |e| matches!(e, Error::Zero { param: p } if *p == param), &[param]);
+            expect_all(
+                dropout_calls(api, &d),
+                &format!("{d:?}"),
+                |e| matches!(e, Error::Zero { param: p } if *p == param),
+                &[param],
+            );
         }
     }
 }
@@ -268,11 +318,26 @@ fn groups_not_dividing_channels() {
         assert!(matches!(s.output(), Err(ref e) if want(e)));
         expect_all(conv_calls(api, &s), &s.to_string(), want, &["in_channels", "5", "groups = 2"]);
         let s = Conv2dSpec { in_channels: 6, out_channels: 4, groups: 3, ..conv() };
-        expect_all(conv_calls(api, &s), &s.to_string(), |e| matches!(e, Error::Groups { param: "out_channels", channels: 4, groups: 3 }), &["out_channels", "4", "3"]);
+        expect_all(
+            conv_calls(api, &s),
+            &s.to_string(),
+            |e| matches!(e, Error::Groups { param: "out_channels", channels: 4, groups: 3 }),
+            &["out_channels", "4", "3"],
+        );
         let t = ConvTranspose2dSpec { in_channels: 6, out_channels: 9, groups: 4, ..conv_t() };
-        expect_all(conv_t_calls(api, &t), &t.to_string(), |e| matches!(e, Error::Groups { param: "in_channels", channels: 6, groups: 4 }), &["in_channels", "6", "4"]);
+        expect_all(
+            conv_t_calls(api, &t),
+            &t.to_string(),
+            |e| matches!(e, Error::Groups { param: "in_channels", channels: 6, groups: 4 }),
+            &["in_channels", "6", "4"],
+        );
         let t = ConvTranspose2dSpec { in_channels: 6, out_channels: 9, groups: 6, ..conv_t() };
-        expect_all(conv_t_calls(api, &t), &t.to_string(), |e| matches!(e, Error::Groups { param: "out_channels", channels: 9, groups: 6 }), &["out_channels", "9", "6"]);
+        expect_all(
+            conv_t_calls(api, &t),
+            &t.to_string(),
+            |e| matches!(e, Error::Groups { param: "out_channels", channels: 9, groups: 6 }),
+            &["out_channels", "9", "6"],
+        );
     }
 }
 
@@ -285,14 +350,41 @@ fn empty_output() {
         assert!(matches!(s.output(), Err(ref e) if want(e)));
         expect_all(conv_calls(api, &s), &s.to_string(), want, &["height", "2", "3"]);
         // width: 6 + 1 + 0 padded columns, dilated extent 3*(3-1)+1 = 7 fits; 4 does not
-        let s = Conv2dSpec { input: [5, 4], padding: Padding { top: 1, bottom: 1, left: 1, right: 0 }, dilation: [1, 3], ..conv() };
-        expect_all(conv_calls(api, &s), &s.to_string(), |e| matches!(e, Error::EmptyOutput { axis: "width", padded_input: 5, kernel_extent: 7 }), &["width", "5", "7"]);
+        let s = Conv2dSpec {
+            input: [5, 4],
+            padding: Padding { top: 1, bottom: 1, left: 1, right: 0 },
+            dilation: [1, 3],
+            ..conv()
+        };
+        expect_all(
+            conv_calls(api, &s),
+            &s.to_string(),
+            |e| matches!(e, Error::EmptyOutput { axis: "width", padded_input: 5, kernel_extent: 7 }),
+            &["width", "5", "7"],
+        );
         // transposed: full output (1-1)*1 + 1 + 0 = 1 row, padding 1 + 1 removes more than that
-        let t = ConvTranspose2dSpec { input: [1, 3], kernel: [1, 1], stride: [1, 1], padding: Padding::symmetric(1, 0), output_padding: [0, 0], ..conv_t() };
-        expect_all(conv_t_calls(api, &t), &t.to_string(), |e| matches!(e, Error::EmptyOutput { axis: "height", .. }), &["height"]);
+        let t = ConvTranspose2dSpec {
+            input: [1, 3],
+            kernel: [1, 1],
+            stride: [1, 1],
+            padding: Padding::symmetric(1, 0),
+            output_padding: [0, 0],
+            ..conv_t()
+        };
+        expect_all(
+            conv_t_calls(api, &t),
+            &t.to_string(),
+            |e| matches!(e, Error::EmptyOutput { axis: "height", .. }),
+            &["height"],
+        );
         // pooling: 1 column + 2 padding < kernel 5
         let p = Pool2dSpec { input: [6, 1], kernel: [3, 5], padding: Padding::uniform(1), ..pool() };
-        expect_all(pool_calls(api, &p), &p.to_string(), |e| matches!(e, Error::EmptyOutput { axis: "width", padded_input: 3, kernel_extent: 5 }), &["width", "3", "5"]);
+        expect_all(
+            pool_calls(api, &p),
+            &p.to_string(),
+            |e| matches!(e, Error::EmptyOutput { axis: "width", padded_input: 3, kernel_extent: 5 }),
+            &["width", "3", "5"],
+        );
     }
 }
 
@@ -319,7 +411,14 @@ fn pool_padding_over_half_kernel() {
 #[test]
 fn pool_empty_window() {
     for api in &APIS {
-        let s = Pool2dSpec { input: [2, 5], kernel: [2, 3], stride: [1, 1], padding: Padding::uniform(1), dilation: [3, 1], ..pool() };
+        let s = Pool2dSpec {
+            input: [2, 5],
+            kernel: [2, 3],
+            stride: [1, 1],
+            padding: Padding::uniform(1),
+            dilation: [3, 1],
+            ..pool()
+        };
         let want = |e: &Error| matches!(e, Error::EmptyWindow { axis: "height", index: 0 });
         assert!(matches!(s.output(), Err(ref e) if want(e)), "{s}: {:?}", s.output());
         expect_all(pool_calls(api, &s), &s.to_string(), want, &["height", "0"]);
@@ -330,12 +429,18 @@ fn pool_empty_window() {
 fn output_padding_too_large() {
     for api in &APIS {
         let t = ConvTranspose2dSpec { stride: [2, 2], dilation: [1, 1], output_padding: [2, 0], ..conv_t() };
-        let want = |e: &Error| matches!(e, Error::OutputPadding { param: "output_padding[0]", output_padding: 2, limit: 2 });
+        let want =
+            |e: &Error| matches!(e, Error::OutputPadding { param: "output_padding[0]", output_padding: 2, limit: 2 });
         assert!(matches!(t.output(), Err(ref e) if want(e)));
         expect_all(conv_t_calls(api, &t), &t.to_string(), want, &["output_padding[0]", "2"]);
         // dilation raises the limit to max(stride, dilation) = 3; 3 itself is rejected
         let t = ConvTranspose2dSpec { stride: [2, 1], dilation: [1, 3], output_padding: [1, 3], ..conv_t() };
-        expect_all(conv_t_calls(api, &t), &t.to_string(), |e| matches!(e, Error::OutputPadding { param: "output_padding[1]", output_padding: 3, limit: 3 }), &["output_padding[1]", "3"]);
+        expect_all(
+            conv_t_calls(api, &t),
+            &t.to_string(),
+            |e| matches!(e, Error::OutputPadding { param: "output_padding[1]", output_padding: 3, limit: 3 }),
+            &["output_padding[1]", "3"],
+        );
         let ok = ConvTranspose2dSpec { output_padding: [1, 2], ..t };
         assert!(ok.output().is_ok(), "{ok}: output_padding below max(stride, dilation) is valid");
     }
@@ -346,7 +451,12 @@ fn dropout_p_outside_unit_interval() {
     for api in &APIS {
         for p in [-0.1f32, 1.5, f32::NAN, f32::INFINITY, -0.0 - 1e-7] {
             let d = Dropout2dSpec { p, ..drop() };
-            expect_all(dropout_calls(api, &d), &format!("{d:?}"), |e| matches!(e, Error::Value { param: "p", value, .. } if value.to_bits() == (p as f64).to_bits() || (value.is_nan() && p.is_nan())), &["p = ", "[0, 1]"]);
+            expect_all(
+                dropout_calls(api, &d),
+                &format!("{d:?}"),
+                |e| matches!(e, Error::Value { param: "p", value, .. } if value.to_bits() == (p as f64).to_bits() || (value.is_nan() && p.is_nan())),
+                &["p = ", "[0, 1]"],
+            );
         }
         for p in [0.0f32, 1.0] {
             let d = Dropout2dSpec { p, ..drop() };
@@ -360,11 +470,21 @@ fn batch_norm_bad_eps_momentum_and_single_value() {
     for api in &APIS {
         for eps in [f32::NAN, -1e-5, f32::INFINITY] {
             let b = BatchNorm2dSpec { eps, ..bn() };
-            expect_all(bn_calls(api, &b), &format!("{b:?}"), |e| matches!(e, Error::Value { param: "eps", .. }), &["eps"]);
+            expect_all(
+                bn_calls(api, &b),
+                &format!("{b:?}"),
+                |e| matches!(e, Error::Value { param: "eps", .. }),
+                &["eps"],
+            );
         }
         for momentum in [f32::NAN, -0.1, 1.5] {
             let b = BatchNorm2dSpec { momentum, ..bn() };
-            expect_all(bn_calls(api, &b), &format!("{b:?}"), |e| matches!(e, Error::Value { param: "momentum", .. }), &["momentum"]);
+            expect_all(
+                bn_calls(api, &b),
+                &format!("{b:?}"),
+                |e| matches!(e, Error::Value { param: "momentum", .. }),
+                &["momentum"],
+            );
         }
         // Training needs at least 2 values per channel (unbiased variance), as in PyTorch.
         let b = BatchNorm2dSpec::new(1, 3, [1, 1]);
@@ -393,7 +513,11 @@ fn max_pool_backward_index_outside_plane() {
             ix[pos] = bad;
             let mut dx = vec![-1.0; s.input_len().unwrap()];
             let res = (api.max_pool2d_backward)(&s, &dy, &ix, &mut dx);
-            assert!(matches!(res, Err(Error::Index { position, index, plane: p }) if position == pos && index == bad && p == plane), "{} {s}: {res:?}", api.name);
+            assert!(
+                matches!(res, Err(Error::Index { position, index, plane: p }) if position == pos && index == bad && p == plane),
+                "{} {s}: {res:?}",
+                api.name
+            );
             let msg = res.unwrap_err().to_string();
             for w in [pos.to_string(), bad.to_string(), plane.to_string()] {
                 assert!(msg.contains(&w), "{}: {msg:?} lacks {w}", api.name);
@@ -427,7 +551,8 @@ fn overflowing_sizes() {
         Pool2dSpec { dilation: [usize::MAX, 1], padding: Padding::ZERO, ..pool() },
     ];
     let bns = [BatchNorm2dSpec { batch: half, ..bn() }, BatchNorm2dSpec::new(1, 1, [1 << 40, 1 << 40])];
-    let drops = [Dropout2dSpec { batch: half, channels: 3, ..drop() }, Dropout2dSpec { input: [usize::MAX, 2], ..drop() }];
+    let drops =
+        [Dropout2dSpec { batch: half, channels: 3, ..drop() }, Dropout2dSpec { input: [usize::MAX, 2], ..drop() }];
     let is_overflow = |e: &Error| matches!(e, Error::Overflow { .. });
     for api in &APIS {
         for s in &convs {
@@ -458,9 +583,14 @@ fn expect_length(res: Res, ctx: &str, buffer: &str, expected: usize, actual: usi
     match res {
         Err(Error::Length { buffer: b, expected: e, actual: a }) if b == buffer && e == expected && a == actual => {
             let msg = Error::Length { buffer: b, expected: e, actual: a }.to_string();
-            assert!(msg.contains(buffer) && msg.contains(&expected.to_string()) && msg.contains(&actual.to_string()), "{ctx}: {msg}");
+            assert!(
+                msg.contains(buffer) && msg.contains(&expected.to_string()) && msg.contains(&actual.to_string()),
+                "{ctx}: {msg}"
+            );
         }
-        other => panic!("{ctx}: expected Length {{ buffer: {buffer:?}, expected: {expected}, actual: {actual} }}, got {other:?}"),
+        other => panic!(
+            "{ctx}: expected Length {{ buffer: {buffer:?}, expected: {expected}, actual: {actual} }}, got {other:?}"
+        ),
     }
 }
 
@@ -488,7 +618,9 @@ fn mismatched_slice_lengths() {
     let (dxl, dsl) = (d.input_len().unwrap(), d.scale_len().unwrap());
     for api in &APIS {
         for grow in [true, false] {
-            let ctx = |f: &str, buf: &str| format!("{} {f} with {buf} {}", api.name, if grow { "too long" } else { "too short" });
+            let ctx = |f: &str, buf: &str| {
+                format!("{} {f} with {buf} {}", api.name, if grow { "too long" } else { "too short" })
+            };
             // conv2d(input, weight, bias, output)
             for (k, name) in ["input", "weight", "bias", "output"].into_iter().enumerate() {
                 let mut bufs = [vec![0.5; xl], vec![0.5; wl], vec![0.5; bl], vec![SENTINEL; yl]];
@@ -506,8 +638,18 @@ fn mismatched_slice_lengths() {
                 bufs[k] = resized(&bufs[k], grow);
                 let actual = bufs[k].len();
                 let [dy, w, mut dx] = bufs;
-                expect_length((api.conv2d_backward_input)(&s, &dy, &w, &mut dx), &ctx("conv2d_backward_input", name), name, want, actual);
-                assert!(dx.iter().all(|&v| v == SENTINEL), "{}: grad_input written", ctx("conv2d_backward_input", name));
+                expect_length(
+                    (api.conv2d_backward_input)(&s, &dy, &w, &mut dx),
+                    &ctx("conv2d_backward_input", name),
+                    name,
+                    want,
+                    actual,
+                );
+                assert!(
+                    dx.iter().all(|&v| v == SENTINEL),
+                    "{}: grad_input written",
+                    ctx("conv2d_backward_input", name)
+                );
             }
             // conv2d_backward_weight(input, grad_output, grad_weight, grad_bias)
             for (k, name) in ["input", "grad_output", "grad_weight", "grad_bias"].into_iter().enumerate() {
@@ -516,8 +658,18 @@ fn mismatched_slice_lengths() {
                 bufs[k] = resized(&bufs[k], grow);
                 let actual = bufs[k].len();
                 let [x, dy, mut dw, mut db] = bufs;
-                expect_length((api.conv2d_backward_weight)(&s, &x, &dy, &mut dw, Some(&mut db)), &ctx("conv2d_backward_weight", name), name, want, actual);
-                assert!(dw.iter().chain(&db).all(|&v| v == SENTINEL), "{}: gradients written", ctx("conv2d_backward_weight", name));
+                expect_length(
+                    (api.conv2d_backward_weight)(&s, &x, &dy, &mut dw, Some(&mut db)),
+                    &ctx("conv2d_backward_weight", name),
+                    name,
+                    want,
+                    actual,
+                );
+                assert!(
+                    dw.iter().chain(&db).all(|&v| v == SENTINEL),
+                    "{}: gradients written",
+                    ctx("conv2d_backward_weight", name)
+                );
             }
             // conv_transpose2d(input, weight, bias, output)
             for (k, name) in ["input", "weight", "bias", "output"].into_iter().enumerate() {
@@ -526,7 +678,13 @@ fn mismatched_slice_lengths() {
                 bufs[k] = resized(&bufs[k], grow);
                 let actual = bufs[k].len();
                 let [x, w, bb, mut y] = bufs;
-                expect_length((api.conv_transpose2d)(&t, &x, &w, Some(&bb), &mut y), &ctx("conv_transpose2d", name), name, want, actual);
+                expect_length(
+                    (api.conv_transpose2d)(&t, &x, &w, Some(&bb), &mut y),
+                    &ctx("conv_transpose2d", name),
+                    name,
+                    want,
+                    actual,
+                );
                 assert!(y.iter().all(|&v| v == SENTINEL), "{}: output written", ctx("conv_transpose2d", name));
             }
             // conv_transpose2d_backward_input(grad_output, weight, grad_input)
@@ -536,7 +694,13 @@ fn mismatched_slice_lengths() {
                 bufs[k] = resized(&bufs[k], grow);
                 let actual = bufs[k].len();
                 let [dy, w, mut dx] = bufs;
-                expect_length((api.conv_transpose2d_backward_input)(&t, &dy, &w, &mut dx), &ctx("conv_transpose2d_backward_input", name), name, want, actual);
+                expect_length(
+                    (api.conv_transpose2d_backward_input)(&t, &dy, &w, &mut dx),
+                    &ctx("conv_transpose2d_backward_input", name),
+                    name,
+                    want,
+                    actual,
+                );
                 assert!(dx.iter().all(|&v| v == SENTINEL));
             }
             // conv_transpose2d_backward_weight(input, grad_output, grad_weight, grad_bias)
@@ -546,7 +710,13 @@ fn mismatched_slice_lengths() {
                 bufs[k] = resized(&bufs[k], grow);
                 let actual = bufs[k].len();
                 let [x, dy, mut dw, mut db] = bufs;
-                expect_length((api.conv_transpose2d_backward_weight)(&t, &x, &dy, &mut dw, Some(&mut db)), &ctx("conv_transpose2d_backward_weight", name), name, want, actual);
+                expect_length(
+                    (api.conv_transpose2d_backward_weight)(&t, &x, &dy, &mut dw, Some(&mut db)),
+                    &ctx("conv_transpose2d_backward_weight", name),
+                    name,
+                    want,
+                    actual,
+                );
                 assert!(dw.iter().chain(&db).all(|&v| v == SENTINEL));
             }
             // max_pool2d(input, output, indices)
@@ -558,22 +728,55 @@ fn mismatched_slice_lengths() {
                     bufs[k] = resized(&bufs[k], grow);
                     bufs[k].len()
                 } else {
-                    if grow { ix.push(7) } else { ix.pop(); }
+                    if grow {
+                        ix.push(7)
+                    } else {
+                        ix.pop();
+                    }
                     ix.len()
                 };
                 let [x, mut y] = bufs;
-                expect_length((api.max_pool2d)(&p, &x, &mut y, Some(&mut ix)), &ctx("max_pool2d", name), name, want, actual);
-                assert!(y.iter().all(|&v| v == SENTINEL) && ix.iter().all(|&i| i == 7), "{}: outputs written", ctx("max_pool2d", name));
+                expect_length(
+                    (api.max_pool2d)(&p, &x, &mut y, Some(&mut ix)),
+                    &ctx("max_pool2d", name),
+                    name,
+                    want,
+                    actual,
+                );
+                assert!(
+                    y.iter().all(|&v| v == SENTINEL) && ix.iter().all(|&i| i == 7),
+                    "{}: outputs written",
+                    ctx("max_pool2d", name)
+                );
             }
             // max_pool2d_backward(grad_output, indices, grad_input)
             for (k, name) in ["grad_output", "indices", "grad_input"].into_iter().enumerate() {
                 let (mut dy, mut ix, mut dx) = (vec![0.5; pyl], vec![0u32; pyl], vec![SENTINEL; pxl]);
                 let (want, actual) = match k {
-                    0 => (dy.len(), { dy = resized(&dy, grow); dy.len() }),
-                    1 => (ix.len(), { if grow { ix.push(0) } else { ix.pop(); } ix.len() }),
-                    _ => (dx.len(), { dx = resized(&dx, grow); dx.len() }),
+                    0 => (dy.len(), {
+                        dy = resized(&dy, grow);
+                        dy.len()
+                    }),
+                    1 => (ix.len(), {
+                        if grow {
+                            ix.push(0)
+                        } else {
+                            ix.pop();
+                        }
+                        ix.len()
+                    }),
+                    _ => (dx.len(), {
+                        dx = resized(&dx, grow);
+                        dx.len()
+                    }),
                 };
-                expect_length((api.max_pool2d_backward)(&p, &dy, &ix, &mut dx), &ctx("max_pool2d_backward", name), name, want, actual);
+                expect_length(
+                    (api.max_pool2d_backward)(&p, &dy, &ix, &mut dx),
+                    &ctx("max_pool2d_backward", name),
+                    name,
+                    want,
+                    actual,
+                );
                 assert!(dx.iter().all(|&v| v == SENTINEL));
             }
             // avg_pool2d(input, output) and avg_pool2d_backward(grad_output, grad_input)
@@ -592,39 +795,97 @@ fn mismatched_slice_lengths() {
                 bufs[k] = resized(&bufs[k], grow);
                 let actual = bufs[k].len();
                 let [dy, mut dx] = bufs;
-                expect_length((api.avg_pool2d_backward)(&p, &dy, &mut dx), &ctx("avg_pool2d_backward", name), name, want, actual);
+                expect_length(
+                    (api.avg_pool2d_backward)(&p, &dy, &mut dx),
+                    &ctx("avg_pool2d_backward", name),
+                    name,
+                    want,
+                    actual,
+                );
                 assert!(dx.iter().all(|&v| v == SENTINEL));
             }
             // batch_norm2d_train(input, gamma, beta, running_mean, running_var, output, saved_mean, saved_invstd)
-            let names = ["input", "gamma", "beta", "running_mean", "running_var", "output", "saved_mean", "saved_invstd"];
+            let names =
+                ["input", "gamma", "beta", "running_mean", "running_var", "output", "saved_mean", "saved_invstd"];
             for (k, name) in names.into_iter().enumerate() {
-                let mut bufs = [vec![0.5; bxl], vec![1.0; c], vec![0.0; c], vec![SENTINEL; c], vec![SENTINEL; c], vec![SENTINEL; bxl], vec![SENTINEL; c], vec![SENTINEL; c]];
+                let mut bufs = [
+                    vec![0.5; bxl],
+                    vec![1.0; c],
+                    vec![0.0; c],
+                    vec![SENTINEL; c],
+                    vec![SENTINEL; c],
+                    vec![SENTINEL; bxl],
+                    vec![SENTINEL; c],
+                    vec![SENTINEL; c],
+                ];
                 let want = bufs[k].len();
                 bufs[k] = resized(&bufs[k], grow);
                 let actual = bufs[k].len();
                 let [x, g, be, mut rm, mut rv, mut y, mut sm, mut si] = bufs;
-                expect_length((api.batch_norm2d_train)(&b, &x, &g, &be, &mut rm, &mut rv, &mut y, &mut sm, &mut si), &ctx("batch_norm2d_train", name), name, want, actual);
-                assert!([rm, rv, y, sm, si].iter().flatten().all(|&v| v == SENTINEL), "{}: outputs written", ctx("batch_norm2d_train", name));
+                expect_length(
+                    (api.batch_norm2d_train)(&b, &x, &g, &be, &mut rm, &mut rv, &mut y, &mut sm, &mut si),
+                    &ctx("batch_norm2d_train", name),
+                    name,
+                    want,
+                    actual,
+                );
+                assert!(
+                    [rm, rv, y, sm, si].iter().flatten().all(|&v| v == SENTINEL),
+                    "{}: outputs written",
+                    ctx("batch_norm2d_train", name)
+                );
             }
             // batch_norm2d_eval(input, gamma, beta, running_mean, running_var, output)
-            for (k, name) in ["input", "gamma", "beta", "running_mean", "running_var", "output"].into_iter().enumerate() {
-                let mut bufs = [vec![0.5; bxl], vec![1.0; c], vec![0.0; c], vec![0.0; c], vec![1.0; c], vec![SENTINEL; bxl]];
+            for (k, name) in ["input", "gamma", "beta", "running_mean", "running_var", "output"].into_iter().enumerate()
+            {
+                let mut bufs =
+                    [vec![0.5; bxl], vec![1.0; c], vec![0.0; c], vec![0.0; c], vec![1.0; c], vec![SENTINEL; bxl]];
                 let want = bufs[k].len();
                 bufs[k] = resized(&bufs[k], grow);
                 let actual = bufs[k].len();
                 let [x, g, be, rm, rv, mut y] = bufs;
-                expect_length((api.batch_norm2d_eval)(&b, &x, &g, &be, &rm, &rv, &mut y), &ctx("batch_norm2d_eval", name), name, want, actual);
+                expect_length(
+                    (api.batch_norm2d_eval)(&b, &x, &g, &be, &rm, &rv, &mut y),
+                    &ctx("batch_norm2d_eval", name),
+                    name,
+                    want,
+                    actual,
+                );
                 assert!(y.iter().all(|&v| v == SENTINEL));
             }
             // batch_norm2d_backward(input, grad_output, gamma, saved_mean, saved_invstd, grad_input, grad_gamma, grad_beta)
-            let names = ["input", "grad_output", "gamma", "saved_mean", "saved_invstd", "grad_input", "grad_gamma", "grad_beta"];
+            let names = [
+                "input",
+                "grad_output",
+                "gamma",
+                "saved_mean",
+                "saved_invstd",
+                "grad_input",
+                "grad_gamma",
+                "grad_beta",
+            ];
             for (k, name) in names.into_iter().enumerate() {
-                let mut bufs = [vec![0.5; bxl], vec![0.5; bxl], vec![1.0; c], vec![0.0; c], vec![1.0; c], vec![SENTINEL; bxl], vec![SENTINEL; c], vec![SENTINEL; c]];
+                let mut bufs = [
+                    vec![0.5; bxl],
+                    vec![0.5; bxl],
+                    vec![1.0; c],
+                    vec![0.0; c],
+                    vec![1.0; c],
+                    vec![SENTINEL; bxl],
+                    vec![SENTINEL; c],
+                    vec![SENTINEL; c],
+                ];
                 let want = bufs[k].len();
                 bufs[k] = resized(&bufs[k], grow);
                 let actual = bufs[k].len();
                 let [x, dy, g, sm, si, mut dx, mut dg, mut db] = bufs;
-                expect_length((api.batch_norm2d_backward)(&b, &x, &dy, &g, &sm, &si, &mut dx, &mut dg, &mut db), &ctx("batch_norm2d_backward", name), name, want, actual);
+                expect_length(
+                    (api.batch_norm2d_backward)(&b, &x, &dy, &g, &sm, &si, &mut dx, &mut dg, &mut db),
+                    &ctx("batch_norm2d_backward", name),
+                    name,
+                    want,
+                    actual,
+                );
                 assert!([dx, dg, db].iter().flatten().all(|&v| v == SENTINEL));
             }
             // dropout2d(input, output, channel_scale)
@@ -644,7 +905,13 @@ fn mismatched_slice_lengths() {
                 bufs[k] = resized(&bufs[k], grow);
                 let actual = bufs[k].len();
                 let [dy, sc, mut dx] = bufs;
-                expect_length((api.dropout2d_backward)(&d, &dy, &sc, &mut dx), &ctx("dropout2d_backward", name), name, want, actual);
+                expect_length(
+                    (api.dropout2d_backward)(&d, &dy, &sc, &mut dx),
+                    &ctx("dropout2d_backward", name),
+                    name,
+                    want,
+                    actual,
+                );
                 assert!(dx.iter().all(|&v| v == SENTINEL));
             }
         }
@@ -655,7 +922,16 @@ fn mismatched_slice_lengths() {
 /// the (absent) data. The expected lengths are far beyond memory.
 #[test]
 fn huge_valid_spec_with_small_buffers() {
-    let s = Conv2dSpec { batch: 1 << 20, in_channels: 1 << 10, out_channels: 1 << 10, groups: 1, input: [1 << 10, 1 << 10], kernel: [1, 1], padding: Padding::ZERO, ..conv() };
+    let s = Conv2dSpec {
+        batch: 1 << 20,
+        in_channels: 1 << 10,
+        out_channels: 1 << 10,
+        groups: 1,
+        input: [1 << 10, 1 << 10],
+        kernel: [1, 1],
+        padding: Padding::ZERO,
+        ..conv()
+    };
     let want_in = s.input_len().expect("fits in isize");
     for api in &APIS {
         let mut y = [0.0f32; 4];

@@ -126,7 +126,13 @@ fn conv_transpose2d_scatter_by_hand() {
     assert_eq!(oracle, want, "{s}");
 }
 
-fn cspec(input: [usize; 2], kernel: [usize; 2], stride: [usize; 2], padding: Padding, dilation: [usize; 2]) -> Conv2dSpec {
+fn cspec(
+    input: [usize; 2],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: Padding,
+    dilation: [usize; 2],
+) -> Conv2dSpec {
     Conv2dSpec { batch: 2, in_channels: 3, out_channels: 4, input, kernel, stride, padding, dilation, groups: 1 }
 }
 
@@ -161,7 +167,12 @@ fn conv2d_output_sizes() {
 /// `out = (in-1)*s - pb - pe + d*(k-1) + output_padding + 1`, evaluated by hand.
 #[test]
 fn conv_transpose2d_output_sizes() {
-    let t = |input: [usize; 2], kernel: [usize; 2], stride: [usize; 2], padding: Padding, dilation: [usize; 2], output_padding: [usize; 2]| ConvTranspose2dSpec {
+    let t = |input: [usize; 2],
+             kernel: [usize; 2],
+             stride: [usize; 2],
+             padding: Padding,
+             dilation: [usize; 2],
+             output_padding: [usize; 2]| ConvTranspose2dSpec {
         batch: 1,
         in_channels: 4,
         out_channels: 6,
@@ -194,7 +205,14 @@ fn conv_transpose2d_output_sizes() {
     }
 }
 
-fn pspec(input: usize, kernel: usize, stride: usize, pad: (usize, usize), dilation: usize, ceil_mode: bool) -> Pool2dSpec {
+fn pspec(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    pad: (usize, usize),
+    dilation: usize,
+    ceil_mode: bool,
+) -> Pool2dSpec {
     Pool2dSpec {
         batch: 1,
         channels: 1,
@@ -285,7 +303,12 @@ fn avg_pool_ceil_mode_divisors() {
     assert_eq!(s.output().unwrap(), [3, 3]);
     let (real, padded) = ([2.0f32, 3.0, 1.0], [3.0f32, 3.0, 2.0]);
     let want: Vec<f32> = (0..9).map(|i| real[i / 3] * real[i % 3] / (padded[i / 3] * padded[i % 3])).collect();
-    assert_close(&want, &[4. / 9., 6. / 9., 2. / 6., 6. / 9., 1.0, 3. / 6., 2. / 6., 3. / 6., 1. / 4.], 1e-7, "hand values");
+    assert_close(
+        &want,
+        &[4. / 9., 6. / 9., 2. / 6., 6. / 9., 1.0, 3. / 6., 2. / 6., 3. / 6., 1. / 4.],
+        1e-7,
+        "hand values",
+    );
     for y in avg(&s, &x) {
         assert_close(&y, &want, 1e-6, &s.to_string());
     }
@@ -344,8 +367,20 @@ fn batch_norm_train_running_stats() {
     assert_eq!((s.eps, s.momentum), (1e-5, 0.1));
     let x = [1., 2., 0., 0., 3., 4., 2., -2.];
     let (gamma, beta) = ([1.0f32, 2.0], [0.0f32, 0.5]);
-    type Train = fn(&BatchNorm2dSpec, &[f32], &[f32], &[f32], &mut [f32], &mut [f32], &mut [f32], &mut [f32], &mut [f32]) -> Result<(), sverka::Error>;
-    for (name, train) in [("public", sverka::batch_norm2d_train as Train), ("reference", r::batch_norm2d_train as Train)] {
+    type Train = fn(
+        &BatchNorm2dSpec,
+        &[f32],
+        &[f32],
+        &[f32],
+        &mut [f32],
+        &mut [f32],
+        &mut [f32],
+        &mut [f32],
+        &mut [f32],
+    ) -> Result<(), sverka::Error>;
+    for (name, train) in
+        [("public", sverka::batch_norm2d_train as Train), ("reference", r::batch_norm2d_train as Train)]
+    {
         let (mut rm, mut rv) = (vec![0.0f32, 1.0], vec![1.0f32, 2.0]);
         let (mut y, mut sm, mut si) = (vec![f32::NAN; 8], vec![f32::NAN; 2], vec![f32::NAN; 2]);
         train(&s, &x, &gamma, &beta, &mut rm, &mut rv, &mut y, &mut sm, &mut si).unwrap();
@@ -354,16 +389,30 @@ fn batch_norm_train_running_stats() {
         assert_close(&sm, &[2.5, 0.0], 1e-6, &format!("{name} saved_mean"));
         let (i0, i1) = (1.0 / (1.25f64 + 1e-5).sqrt(), 1.0 / (2.0f64 + 1e-5).sqrt());
         assert_close(&si, &[i0 as f32, i1 as f32], 1e-6, &format!("{name} saved_invstd"));
-        let want: Vec<f32> = [(1.0 - 2.5) * i0, (2.0 - 2.5) * i0, 0.5, 0.5, (3.0 - 2.5) * i0, (4.0 - 2.5) * i0, 2.0 * 2.0 * i1 + 0.5, -2.0 * 2.0 * i1 + 0.5]
-            .iter()
-            .map(|&v| v as f32)
-            .collect();
+        let want: Vec<f32> = [
+            (1.0 - 2.5) * i0,
+            (2.0 - 2.5) * i0,
+            0.5,
+            0.5,
+            (3.0 - 2.5) * i0,
+            (4.0 - 2.5) * i0,
+            2.0 * 2.0 * i1 + 0.5,
+            -2.0 * 2.0 * i1 + 0.5,
+        ]
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
         assert_close(&y, &want, 1e-6, &format!("{name} output"));
         // A second step on the same batch compounds: mean 0.9*0.25 + 0.25 = 0.475,
         // var 0.9*1.0666667 + 0.1*5/3 = 1.1266667.
         train(&s, &x, &gamma, &beta, &mut rm, &mut rv, &mut y, &mut sm, &mut si).unwrap();
         assert_close(&rm, &[0.475, 0.81], 1e-6, &format!("{name} running_mean after 2 steps"));
-        assert_close(&rv, &[0.9 * 1.0666667 + 0.1 * 5.0 / 3.0, 0.9 * 2.0666667 + 0.1 * 8.0 / 3.0], 1e-6, &format!("{name} running_var after 2 steps"));
+        assert_close(
+            &rv,
+            &[0.9 * 1.0666667 + 0.1 * 5.0 / 3.0, 0.9 * 2.0666667 + 0.1 * 8.0 / 3.0],
+            1e-6,
+            &format!("{name} running_var after 2 steps"),
+        );
     }
 }
 
@@ -416,7 +465,11 @@ fn dropout2d_drops_whole_channels() {
                 dropped += 1;
                 assert!(ys.iter().all(|&v| v == 0.0), "p {p}: plane {k} dropped but not all zero: {ys:?}");
             } else {
-                assert!((scale[k] - keep).abs() <= 1e-6 * keep, "p {p}: plane {k} scale {} != 1/(1-p) = {keep}", scale[k]);
+                assert!(
+                    (scale[k] - keep).abs() <= 1e-6 * keep,
+                    "p {p}: plane {k} scale {} != 1/(1-p) = {keep}",
+                    scale[k]
+                );
                 for (a, b) in ys.iter().zip(xs) {
                     assert!((a - b * keep).abs() <= 1e-6 * (b * keep).abs(), "p {p}: plane {k}: {a} != {b} / (1 - p)");
                 }
@@ -452,4 +505,26 @@ fn dropout2d_edge_probabilities() {
     let mut dx = vec![f32::NAN; x.len()];
     sverka::dropout2d_backward(&s, &x, &scale, &mut dx).unwrap();
     assert!(dx.iter().all(|&v| v == 0.0), "p = 1: gradient is zero");
+}
+
+/// PyTorch's ceil_mode lets the window be larger than the whole (padded) input:
+/// in 3, k 4, s 3: ceil: div_rtn(3 - 3 - 1 + 2, 3) + 1 = 1 (start 0 < 3 kept); floor:
+/// div_rtn(3 - 3 - 1, 3) + 1 = 0, an empty output. The single window covers all 9 values;
+/// with count_include_pad the divisor is clipped to the padded input (min(0 + 4, 3) = 3
+/// per axis), so both modes divide by 9.
+#[test]
+fn pool_kernel_larger_than_input_in_ceil_mode() {
+    let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+    let floor = pspec(3, 4, 3, (0, 0), 1, false);
+    assert!(matches!(floor.output(), Err(sverka::Error::EmptyOutput { .. })), "{floor}: {:?}", floor.output());
+    for include in [true, false] {
+        let s = Pool2dSpec { count_include_pad: include, ..pspec(3, 4, 3, (0, 0), 1, true) };
+        assert_eq!(s.output().unwrap(), [1, 1], "{s}");
+        for y in avg(&s, &x) {
+            assert_close(&y, &[5.0], 1e-6, &s.to_string());
+        }
+        let (mut y, mut ix) = (vec![0.0; 1], vec![0u32; 1]);
+        sverka::max_pool2d(&s, &x, &mut y, Some(&mut ix)).unwrap();
+        assert_eq!((y[0], ix[0]), (9.0, 8), "{s}");
+    }
 }

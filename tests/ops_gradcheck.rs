@@ -70,7 +70,17 @@ const LIN_RTOL: f64 = 1e-3;
 const LIN_ATOL: f64 = 1e-3;
 
 fn conv_specs() -> Vec<Conv2dSpec> {
-    let c = |batch, ic, oc, input, kernel, stride, padding, dilation, groups| Conv2dSpec { batch, in_channels: ic, out_channels: oc, input, kernel, stride, padding, dilation, groups };
+    let c = |batch, ic, oc, input, kernel, stride, padding, dilation, groups| Conv2dSpec {
+        batch,
+        in_channels: ic,
+        out_channels: oc,
+        input,
+        kernel,
+        stride,
+        padding,
+        dilation,
+        groups,
+    };
     vec![
         c(2, 3, 2, [4, 5], [3, 3], [1, 1], Padding::uniform(1), [1, 1], 1),
         c(1, 4, 6, [5, 4], [3, 2], [2, 1], Padding { top: 1, bottom: 0, left: 2, right: 1 }, [1, 2], 2),
@@ -98,7 +108,11 @@ fn conv2d_backward_matches_finite_differences() {
         let fdw = fd(&w, LIN_H, |w| loss(&x, w, &b));
         let fdb = fd(&b, LIN_H, |b| loss(&x, &w, b));
         for (name, bi, bw) in [
-            ("public", sverka::conv2d_backward_input as fn(&Conv2dSpec, &[f32], &[f32], &mut [f32]) -> _, sverka::conv2d_backward_weight as fn(&Conv2dSpec, &[f32], &[f32], &mut [f32], Option<&mut [f32]>) -> _),
+            (
+                "public",
+                sverka::conv2d_backward_input as fn(&Conv2dSpec, &[f32], &[f32], &mut [f32]) -> _,
+                sverka::conv2d_backward_weight as fn(&Conv2dSpec, &[f32], &[f32], &mut [f32], Option<&mut [f32]>) -> _,
+            ),
             ("reference", r::conv2d_backward_input, r::conv2d_backward_weight),
         ] {
             let mut dx = vec![f32::NAN; x.len()];
@@ -151,7 +165,8 @@ fn conv_transpose2d_backward_matches_finite_differences() {
             (
                 "public",
                 sverka::conv_transpose2d_backward_input as fn(&ConvTranspose2dSpec, &[f32], &[f32], &mut [f32]) -> _,
-                sverka::conv_transpose2d_backward_weight as fn(&ConvTranspose2dSpec, &[f32], &[f32], &mut [f32], Option<&mut [f32]>) -> _,
+                sverka::conv_transpose2d_backward_weight
+                    as fn(&ConvTranspose2dSpec, &[f32], &[f32], &mut [f32], Option<&mut [f32]>) -> _,
             ),
             ("reference", r::conv_transpose2d_backward_input, r::conv_transpose2d_backward_weight),
         ] {
@@ -203,7 +218,10 @@ fn max_pool2d_backward_matches_finite_differences() {
         let mut ix = vec![0u32; rr.len()];
         let mut y = vec![0.0; rr.len()];
         sverka::max_pool2d(s, &x, &mut y, Some(&mut ix)).unwrap();
-        for (name, back) in [("public", sverka::max_pool2d_backward as fn(&Pool2dSpec, &[f32], &[u32], &mut [f32]) -> _), ("reference", r::max_pool2d_backward)] {
+        for (name, back) in [
+            ("public", sverka::max_pool2d_backward as fn(&Pool2dSpec, &[f32], &[u32], &mut [f32]) -> _),
+            ("reference", r::max_pool2d_backward),
+        ] {
             let mut dx = vec![f32::NAN; x.len()];
             back(s, &rr, &ix, &mut dx).unwrap();
             assert_grad(&format!("{name} grad_input"), &desc, &dx, &fdx, LIN_RTOL, LIN_ATOL);
@@ -222,7 +240,10 @@ fn avg_pool2d_backward_matches_finite_differences() {
             sverka::avg_pool2d(s, x, &mut y).unwrap();
             dot(&y, &rr)
         });
-        for (name, back) in [("public", sverka::avg_pool2d_backward as fn(&Pool2dSpec, &[f32], &mut [f32]) -> _), ("reference", r::avg_pool2d_backward)] {
+        for (name, back) in [
+            ("public", sverka::avg_pool2d_backward as fn(&Pool2dSpec, &[f32], &mut [f32]) -> _),
+            ("reference", r::avg_pool2d_backward),
+        ] {
             let mut dx = vec![f32::NAN; x.len()];
             back(s, &rr, &mut dx).unwrap();
             assert_grad(&format!("{name} grad_input"), &desc, &dx, &fdx, LIN_RTOL, LIN_ATOL);
@@ -246,7 +267,10 @@ fn dropout2d_backward_matches_finite_differences() {
         });
         let mut y = vec![0.0; x.len()];
         sverka::dropout2d(&s, seed, &x, &mut y, &mut scale).unwrap();
-        for (name, back) in [("public", sverka::dropout2d_backward as fn(&Dropout2dSpec, &[f32], &[f32], &mut [f32]) -> _), ("reference", r::dropout2d_backward)] {
+        for (name, back) in [
+            ("public", sverka::dropout2d_backward as fn(&Dropout2dSpec, &[f32], &[f32], &mut [f32]) -> _),
+            ("reference", r::dropout2d_backward),
+        ] {
             let mut dx = vec![f32::NAN; x.len()];
             back(&s, &rr, &scale, &mut dx).unwrap();
             assert_grad(&format!("{name} grad_input"), &desc, &dx, &fdx, LIN_RTOL, LIN_ATOL);
@@ -268,7 +292,10 @@ fn bn_forward_f64(s: &BatchNorm2dSpec, x: &[f64], gamma: &[f64], beta: &[f64]) -
     for (i, v) in x.iter().enumerate() {
         var[ch(i)] += (v - mean[ch(i)]).powi(2) / m;
     }
-    x.iter().enumerate().map(|(i, v)| (v - mean[ch(i)]) / (var[ch(i)] + s.eps as f64).sqrt() * gamma[ch(i)] + beta[ch(i)]).collect()
+    x.iter()
+        .enumerate()
+        .map(|(i, v)| (v - mean[ch(i)]) / (var[ch(i)] + s.eps as f64).sqrt() * gamma[ch(i)] + beta[ch(i)])
+        .collect()
 }
 
 #[test]
@@ -290,20 +317,24 @@ fn batch_norm2d_backward_matches_finite_differences() {
         let n = x.len();
 
         // Analytic gradients, from the saved statistics of the public training forward.
-        let (mut y, mut rm, mut rv, mut sm, mut si) = (vec![0.0; n], vec![0.0; c], vec![1.0; c], vec![0.0; c], vec![0.0; c]);
+        let (mut y, mut rm, mut rv, mut sm, mut si) =
+            (vec![0.0; n], vec![0.0; c], vec![1.0; c], vec![0.0; c], vec![0.0; c]);
         sverka::batch_norm2d_train(s, &x, &gamma, &beta, &mut rm, &mut rv, &mut y, &mut sm, &mut si).unwrap();
 
         // (a) finite differences of the f64 mirror, h = 1e-4.
         let to64 = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
         let (x64, g64, b64, r64) = (to64(&x), to64(&gamma), to64(&beta), to64(&rr));
-        let l64 = |x: &[f64], g: &[f64], b: &[f64]| bn_forward_f64(s, x, g, b).iter().zip(&r64).map(|(p, q)| p * q).sum::<f64>();
+        let l64 = |x: &[f64], g: &[f64], b: &[f64]| {
+            bn_forward_f64(s, x, g, b).iter().zip(&r64).map(|(p, q)| p * q).sum::<f64>()
+        };
         let fdx = fd64(&x64, 1e-4, |x| l64(x, &g64, &b64));
         let fdg = fd64(&g64, 1e-4, |g| l64(&x64, g, &b64));
         let fdb = fd64(&b64, 1e-4, |b| l64(&x64, &g64, b));
 
         // (b) finite differences through the public f32 forward, h = 1e-2.
         let l32 = |x: &[f32], g: &[f32], b: &[f32]| {
-            let (mut y, mut rm, mut rv, mut sm, mut si) = (vec![0.0; n], vec![0.0; c], vec![1.0; c], vec![0.0; c], vec![0.0; c]);
+            let (mut y, mut rm, mut rv, mut sm, mut si) =
+                (vec![0.0; n], vec![0.0; c], vec![1.0; c], vec![0.0; c], vec![0.0; c]);
             sverka::batch_norm2d_train(s, x, g, b, &mut rm, &mut rv, &mut y, &mut sm, &mut si).unwrap();
             dot(&y, &rr)
         };
@@ -311,8 +342,20 @@ fn batch_norm2d_backward_matches_finite_differences() {
         let fdg32 = fd(&gamma, 1e-2, |g| l32(&x, g, &beta));
         let fdb32 = fd(&beta, 1e-2, |b| l32(&x, &gamma, b));
 
-        type Back = fn(&BatchNorm2dSpec, &[f32], &[f32], &[f32], &[f32], &[f32], &mut [f32], &mut [f32], &mut [f32]) -> Result<(), sverka::Error>;
-        for (name, back) in [("public", sverka::batch_norm2d_backward as Back), ("reference", r::batch_norm2d_backward as Back)] {
+        type Back = fn(
+            &BatchNorm2dSpec,
+            &[f32],
+            &[f32],
+            &[f32],
+            &[f32],
+            &[f32],
+            &mut [f32],
+            &mut [f32],
+            &mut [f32],
+        ) -> Result<(), sverka::Error>;
+        for (name, back) in
+            [("public", sverka::batch_norm2d_backward as Back), ("reference", r::batch_norm2d_backward as Back)]
+        {
             let (mut dx, mut dg, mut db) = (vec![f32::NAN; n], vec![f32::NAN; c], vec![f32::NAN; c]);
             back(s, &x, &rr, &gamma, &sm, &si, &mut dx, &mut dg, &mut db).unwrap();
             assert_grad(&format!("{name} grad_input (f64 FD)"), &desc, &dx, &fdx, 1e-3, 1e-4);

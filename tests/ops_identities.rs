@@ -239,3 +239,100 @@ proptest! {
         prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 }
+
+/// DESIGN §2: results are bitwise identical for any thread count (rayon's current pool).
+#[test]
+fn results_independent_of_thread_count() {
+    let conv_s = Conv2dSpec {
+        batch: 3,
+        in_channels: 24,
+        out_channels: 40,
+        input: [19, 17],
+        kernel: [3, 3],
+        stride: [1, 2],
+        padding: Padding { top: 1, bottom: 2, left: 1, right: 0 },
+        dilation: [1, 1],
+        groups: 2,
+    };
+    let t = adjoint_transpose(&conv_s);
+    let pool = sverka::Pool2dSpec {
+        batch: 3,
+        channels: 37,
+        input: [21, 18],
+        kernel: [3, 3],
+        stride: [2, 2],
+        padding: Padding::uniform(1),
+        dilation: [1, 1],
+        ceil_mode: true,
+        count_include_pad: false,
+    };
+    let bn = sverka::BatchNorm2dSpec::new(5, 19, [13, 11]);
+    let drop = sverka::Dropout2dSpec { batch: 5, channels: 19, input: [13, 11], p: 0.3 };
+    let x = data(1, conv_s.input_len().unwrap());
+    let w = data(2, conv_s.weight_len().unwrap());
+    let b = data(3, conv_s.bias_len());
+    let dy = data(4, conv_s.output_len().unwrap());
+    let px = data(5, pool.input_len().unwrap());
+    let bx = data(6, bn.input_len().unwrap());
+    let (g, be) = (data(7, 19), data(8, 19));
+    let run_all = || {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+        let mut out: Vec<Vec<u32>> = Vec::new();
+        let mut y = vec![0.0; conv_s.output_len().unwrap()];
+        sverka::conv2d(&conv_s, &x, &w, Some(&b), &mut y).unwrap();
+        out.push(bits(&y));
+        let mut dx = vec![0.0; x.len()];
+        sverka::conv2d_backward_input(&conv_s, &dy, &w, &mut dx).unwrap();
+        out.push(bits(&dx));
+        let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; b.len()]);
+        sverka::conv2d_backward_weight(&conv_s, &x, &dy, &mut dw, Some(&mut db)).unwrap();
+        out.push(bits(&dw));
+        out.push(bits(&db));
+        let mut ty = vec![0.0; t.output_len().unwrap()];
+        sverka::conv_transpose2d(&t, &dy, &w, None, &mut ty).unwrap();
+        out.push(bits(&ty));
+        let mut tdx = vec![0.0; dy.len()];
+        sverka::conv_transpose2d_backward_input(&t, &x, &w, &mut tdx).unwrap();
+        out.push(bits(&tdx));
+        let mut tdw = vec![0.0; w.len()];
+        sverka::conv_transpose2d_backward_weight(&t, &dy, &x, &mut tdw, None).unwrap();
+        out.push(bits(&tdw));
+        let (mut py, mut pix) = (vec![0.0; pool.output_len().unwrap()], vec![0u32; pool.output_len().unwrap()]);
+        sverka::max_pool2d(&pool, &px, &mut py, Some(&mut pix)).unwrap();
+        out.push(bits(&py));
+        out.push(pix.clone());
+        let mut pdx = vec![0.0; px.len()];
+        sverka::max_pool2d_backward(&pool, &py, &pix, &mut pdx).unwrap();
+        out.push(bits(&pdx));
+        sverka::avg_pool2d(&pool, &px, &mut py).unwrap();
+        out.push(bits(&py));
+        sverka::avg_pool2d_backward(&pool, &py, &mut pdx).unwrap();
+        out.push(bits(&pdx));
+        let (mut by, mut rm, mut rv, mut sm, mut si) =
+            (vec![0.0; bx.len()], vec![0.0; 19], vec![1.0; 19], vec![0.0; 19], vec![0.0; 19]);
+        sverka::batch_norm2d_train(&bn, &bx, &g, &be, &mut rm, &mut rv, &mut by, &mut sm, &mut si).unwrap();
+        for v in [&by, &rm, &rv, &sm, &si] {
+            out.push(bits(v));
+        }
+        let (mut bdx, mut dg, mut dbe) = (vec![0.0; bx.len()], vec![0.0; 19], vec![0.0; 19]);
+        sverka::batch_norm2d_backward(&bn, &bx, &by, &g, &sm, &si, &mut bdx, &mut dg, &mut dbe).unwrap();
+        for v in [&bdx, &dg, &dbe] {
+            out.push(bits(v));
+        }
+        sverka::batch_norm2d_eval(&bn, &bx, &g, &be, &rm, &rv, &mut by).unwrap();
+        out.push(bits(&by));
+        let (mut dy2, mut sc) = (vec![0.0; bx.len()], vec![0.0; 95]);
+        sverka::dropout2d(&drop, 99, &bx, &mut dy2, &mut sc).unwrap();
+        out.push(bits(&dy2));
+        out.push(bits(&sc));
+        out
+    };
+    let pool_of = |n: usize| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+    let one = pool_of(1).install(run_all);
+    for n in [2, 3, 4] {
+        let many = pool_of(n).install(run_all);
+        for (k, (a, b)) in one.iter().zip(&many).enumerate() {
+            assert!(a == b, "result #{k} differs between 1 and {n} threads");
+        }
+    }
+}

@@ -53,296 +53,464 @@ fn nan(len: usize) -> Vec<f32> {
     vec![f32::NAN; len]
 }
 
+fn check_conv2d_forward(s: &sverka::Conv2dSpec, seed: u64, with_bias: bool) -> Result<(), TestCaseError> {
+    let desc = s.to_string();
+    let x = data(seed, s.input_len().unwrap());
+    let w = data(seed ^ 1, s.weight_len().unwrap());
+    let b = data(seed ^ 2, s.bias_len());
+    let bias = with_bias.then_some(&b[..]);
+    let mut fast = nan(s.output_len().unwrap());
+    let mut want = vec![0.0; fast.len()];
+    let mut scale = vec![0.0; fast.len()];
+    sverka::conv2d(s, &x, &w, bias, &mut fast).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
+    r::conv2d(s, &x, &w, bias, &mut want).unwrap();
+    let ab = abs(&b);
+    r::conv2d(s, &abs(&x), &abs(&w), with_bias.then_some(&ab[..]), &mut scale).unwrap();
+    close("output", &desc, &fast, &want, &scale, REL, ABS)?;
+    Ok(())
+}
+
+fn check_conv2d_backward_input(s: &sverka::Conv2dSpec, seed: u64) -> Result<(), TestCaseError> {
+    let desc = s.to_string();
+    let dy = data(seed, s.output_len().unwrap());
+    let w = data(seed ^ 1, s.weight_len().unwrap());
+    let mut fast = nan(s.input_len().unwrap());
+    let mut want = vec![0.0; fast.len()];
+    let mut scale = vec![0.0; fast.len()];
+    sverka::conv2d_backward_input(s, &dy, &w, &mut fast).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
+    r::conv2d_backward_input(s, &dy, &w, &mut want).unwrap();
+    r::conv2d_backward_input(s, &abs(&dy), &abs(&w), &mut scale).unwrap();
+    close("grad_input", &desc, &fast, &want, &scale, REL, ABS)?;
+    Ok(())
+}
+
+fn check_conv2d_backward_weight(s: &sverka::Conv2dSpec, seed: u64, with_bias: bool) -> Result<(), TestCaseError> {
+    let desc = s.to_string();
+    let x = data(seed, s.input_len().unwrap());
+    let dy = data(seed ^ 1, s.output_len().unwrap());
+    let mut fast = nan(s.weight_len().unwrap());
+    let mut fast_b = nan(s.bias_len());
+    let (mut want, mut want_b) = (vec![0.0; fast.len()], vec![0.0; s.bias_len()]);
+    let (mut scale, mut scale_b) = (vec![0.0; fast.len()], vec![0.0; s.bias_len()]);
+    sverka::conv2d_backward_weight(s, &x, &dy, &mut fast, with_bias.then_some(&mut fast_b[..]))
+        .map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
+    r::conv2d_backward_weight(s, &x, &dy, &mut want, Some(&mut want_b)).unwrap();
+    r::conv2d_backward_weight(s, &abs(&x), &abs(&dy), &mut scale, Some(&mut scale_b)).unwrap();
+    close("grad_weight", &desc, &fast, &want, &scale, REL, ABS)?;
+    if with_bias {
+        close("grad_bias", &desc, &fast_b, &want_b, &scale_b, REL, ABS)?;
+    }
+    Ok(())
+}
+
+fn check_conv_transpose2d_forward(
+    s: &sverka::ConvTranspose2dSpec,
+    seed: u64,
+    with_bias: bool,
+) -> Result<(), TestCaseError> {
+    let desc = s.to_string();
+    let x = data(seed, s.input_len().unwrap());
+    let w = data(seed ^ 1, s.weight_len().unwrap());
+    let b = data(seed ^ 2, s.bias_len());
+    let bias = with_bias.then_some(&b[..]);
+    let mut fast = nan(s.output_len().unwrap());
+    let mut want = vec![0.0; fast.len()];
+    let mut scale = vec![0.0; fast.len()];
+    sverka::conv_transpose2d(s, &x, &w, bias, &mut fast).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
+    r::conv_transpose2d(s, &x, &w, bias, &mut want).unwrap();
+    let ab = abs(&b);
+    r::conv_transpose2d(s, &abs(&x), &abs(&w), with_bias.then_some(&ab[..]), &mut scale).unwrap();
+    close("output", &desc, &fast, &want, &scale, REL, ABS)?;
+    Ok(())
+}
+
+fn check_conv_transpose2d_backward_input(s: &sverka::ConvTranspose2dSpec, seed: u64) -> Result<(), TestCaseError> {
+    let desc = s.to_string();
+    let dy = data(seed, s.output_len().unwrap());
+    let w = data(seed ^ 1, s.weight_len().unwrap());
+    let mut fast = nan(s.input_len().unwrap());
+    let mut want = vec![0.0; fast.len()];
+    let mut scale = vec![0.0; fast.len()];
+    sverka::conv_transpose2d_backward_input(s, &dy, &w, &mut fast)
+        .map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
+    r::conv_transpose2d_backward_input(s, &dy, &w, &mut want).unwrap();
+    r::conv_transpose2d_backward_input(s, &abs(&dy), &abs(&w), &mut scale).unwrap();
+    close("grad_input", &desc, &fast, &want, &scale, REL, ABS)?;
+    Ok(())
+}
+
+fn check_conv_transpose2d_backward_weight(
+    s: &sverka::ConvTranspose2dSpec,
+    seed: u64,
+    with_bias: bool,
+) -> Result<(), TestCaseError> {
+    let desc = s.to_string();
+    let x = data(seed, s.input_len().unwrap());
+    let dy = data(seed ^ 1, s.output_len().unwrap());
+    let mut fast = nan(s.weight_len().unwrap());
+    let mut fast_b = nan(s.bias_len());
+    let (mut want, mut want_b) = (vec![0.0; fast.len()], vec![0.0; s.bias_len()]);
+    let (mut scale, mut scale_b) = (vec![0.0; fast.len()], vec![0.0; s.bias_len()]);
+    sverka::conv_transpose2d_backward_weight(s, &x, &dy, &mut fast, with_bias.then_some(&mut fast_b[..]))
+        .map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
+    r::conv_transpose2d_backward_weight(s, &x, &dy, &mut want, Some(&mut want_b)).unwrap();
+    r::conv_transpose2d_backward_weight(s, &abs(&x), &abs(&dy), &mut scale, Some(&mut scale_b)).unwrap();
+    close("grad_weight", &desc, &fast, &want, &scale, REL, ABS)?;
+    if with_bias {
+        close("grad_bias", &desc, &fast_b, &want_b, &scale_b, REL, ABS)?;
+    }
+    Ok(())
+}
+
+/// Max pooling over pairwise distinct inputs: outputs and indices exactly equal to the
+/// reference, with and without the indices buffer.
+fn check_max_pool2d_forward(s: &sverka::Pool2dSpec, seed: u64) -> Result<(), TestCaseError> {
+    let desc = s.to_string();
+    let x = distinct(seed, s.input_len().unwrap(), 0.25);
+    let n = s.output_len().unwrap();
+    let (mut fast, mut fast_ix) = (nan(n), vec![u32::MAX; n]);
+    let (mut want, mut want_ix) = (vec![0.0; n], vec![0u32; n]);
+    sverka::max_pool2d(s, &x, &mut fast, Some(&mut fast_ix))
+        .map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
+    r::max_pool2d(s, &x, &mut want, Some(&mut want_ix)).unwrap();
+    prop_assert_eq!(&fast, &want, "{}: output", desc);
+    prop_assert_eq!(&fast_ix, &want_ix, "{}: indices", desc);
+    let mut no_ix = nan(n);
+    sverka::max_pool2d(s, &x, &mut no_ix, None).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
+    prop_assert_eq!(&no_ix, &want, "{}: output without indices", desc);
+    Ok(())
+}
+
+/// Max pooling with many ties (values from {-1, 0, 1}): same outputs and the same
+/// (first maximal, in window row order) indices as the reference.
+fn check_max_pool2d_forward_ties(s: &sverka::Pool2dSpec, seed: u64) -> Result<(), TestCaseError> {
+    let desc = s.to_string();
+    let x: Vec<f32> = data(seed, s.input_len().unwrap()).iter().map(|v| (v * 1.5).round()).collect();
+    let n = s.output_len().unwrap();
+    let (mut fast, mut fast_ix) = (nan(n), vec![u32::MAX; n]);
+    let (mut want, mut want_ix) = (vec![0.0; n], vec![0u32; n]);
+    sverka::max_pool2d(s, &x, &mut fast, Some(&mut fast_ix))
+        .map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
+    r::max_pool2d(s, &x, &mut want, Some(&mut want_ix)).unwrap();
+    prop_assert_eq!(&fast, &want, "{}: output", desc);
+    prop_assert_eq!(&fast_ix, &want_ix, "{}: indices (first maximal element)", desc);
+    Ok(())
+}
+
+fn check_max_pool2d_backward(s: &sverka::Pool2dSpec, seed: u64) -> Result<(), TestCaseError> {
+    let desc = s.to_string();
+    let x = distinct(seed, s.input_len().unwrap(), 0.25);
+    let n = s.output_len().unwrap();
+    let (mut y, mut ix) = (vec![0.0; n], vec![0u32; n]);
+    r::max_pool2d(s, &x, &mut y, Some(&mut ix)).unwrap();
+    let dy = data(seed ^ 1, n);
+    let mut fast = nan(x.len());
+    let (mut want, mut scale) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+    sverka::max_pool2d_backward(s, &dy, &ix, &mut fast).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
+    r::max_pool2d_backward(s, &dy, &ix, &mut want).unwrap();
+    r::max_pool2d_backward(s, &abs(&dy), &ix, &mut scale).unwrap();
+    close("grad_input", &desc, &fast, &want, &scale, REL, ABS)?;
+    Ok(())
+}
+
+fn check_avg_pool2d_forward(s: &sverka::Pool2dSpec, seed: u64) -> Result<(), TestCaseError> {
+    let desc = s.to_string();
+    let x = data(seed, s.input_len().unwrap());
+    let n = s.output_len().unwrap();
+    let (mut fast, mut want, mut scale) = (nan(n), vec![0.0; n], vec![0.0; n]);
+    sverka::avg_pool2d(s, &x, &mut fast).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
+    r::avg_pool2d(s, &x, &mut want).unwrap();
+    r::avg_pool2d(s, &abs(&x), &mut scale).unwrap();
+    close("output", &desc, &fast, &want, &scale, REL, ABS)?;
+    Ok(())
+}
+
+fn check_avg_pool2d_backward(s: &sverka::Pool2dSpec, seed: u64) -> Result<(), TestCaseError> {
+    let desc = s.to_string();
+    let dy = data(seed, s.output_len().unwrap());
+    let n = s.input_len().unwrap();
+    let (mut fast, mut want, mut scale) = (nan(n), vec![0.0; n], vec![0.0; n]);
+    sverka::avg_pool2d_backward(s, &dy, &mut fast).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
+    r::avg_pool2d_backward(s, &dy, &mut want).unwrap();
+    r::avg_pool2d_backward(s, &abs(&dy), &mut scale).unwrap();
+    close("grad_input", &desc, &fast, &want, &scale, REL, ABS)?;
+    Ok(())
+}
+
+/// Training forward: output, saved statistics and the running-statistics update.
+/// Inputs get a per-channel offset in [-3, 3] so that a mean is really subtracted.
+fn check_batch_norm2d_train(s: &sverka::BatchNorm2dSpec, seed: u64) -> Result<(), TestCaseError> {
+    let desc = format!("{s:?}");
+    let c = s.channels;
+    let plane = s.input[0] * s.input[1];
+    let offsets: Vec<f32> = data(seed ^ 7, c).iter().map(|v| v * 3.0).collect();
+    let x: Vec<f32> =
+        data(seed, s.input_len().unwrap()).iter().enumerate().map(|(i, v)| v + offsets[(i / plane) % c]).collect();
+    let gamma = data(seed ^ 1, c);
+    let beta = data(seed ^ 2, c);
+    let rm0 = data(seed ^ 3, c);
+    let rv0: Vec<f32> = data(seed ^ 4, c).iter().map(|v| v.abs() + 0.5).collect();
+    let n = x.len();
+    let (mut y, mut rm, mut rv, mut sm, mut si) = (nan(n), rm0.clone(), rv0.clone(), nan(c), nan(c));
+    sverka::batch_norm2d_train(s, &x, &gamma, &beta, &mut rm, &mut rv, &mut y, &mut sm, &mut si)
+        .map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
+    let (mut wy, mut wrm, mut wrv, mut wsm, mut wsi) =
+        (vec![0.0; n], rm0.clone(), rv0.clone(), vec![0.0; c], vec![0.0; c]);
+    r::batch_norm2d_train(s, &x, &gamma, &beta, &mut wrm, &mut wrv, &mut wy, &mut wsm, &mut wsi).unwrap();
+    // Mean: relative to the mean of |x|. invstd, running var: relative to themselves.
+    let mut mean_abs = vec![0f32; c];
+    for (i, v) in x.iter().enumerate() {
+        mean_abs[(i / plane) % c] += v.abs() / (n / c) as f32;
+    }
+    close("saved_mean", &desc, &sm, &wsm, &mean_abs, 1e-5, ABS)?;
+    close("saved_invstd", &desc, &si, &wsi, &abs(&wsi), 1e-4, ABS)?;
+    let rm_scale: Vec<f32> = (0..c).map(|k| rm0[k].abs() + mean_abs[k]).collect();
+    close("running_mean", &desc, &rm, &wrm, &rm_scale, 1e-5, ABS)?;
+    close("running_var", &desc, &rv, &wrv, &abs(&wrv), 1e-4, ABS)?;
+    // y = xhat * gamma + beta: relative to |xhat * gamma| + |gamma| + |beta| (the
+    // |gamma| term covers the rounding of the mean, which shifts xhat by ~1e-6).
+    let scale: Vec<f32> = (0..n)
+        .map(|i| {
+            let k = (i / plane) % c;
+            let xhat = (x[i] as f64 - wsm[k] as f64) * wsi[k] as f64;
+            ((xhat.abs() + 1.0) * gamma[k].abs() as f64 + beta[k].abs() as f64) as f32
+        })
+        .collect();
+    close("output", &desc, &y, &wy, &scale, 1e-4, 1e-5)?;
+    Ok(())
+}
+
+fn check_batch_norm2d_eval(s: &sverka::BatchNorm2dSpec, seed: u64) -> Result<(), TestCaseError> {
+    let desc = format!("{s:?}");
+    let c = s.channels;
+    let plane = s.input[0] * s.input[1];
+    let x = data(seed, s.input_len().unwrap());
+    let (gamma, beta, rm) = (data(seed ^ 1, c), data(seed ^ 2, c), data(seed ^ 3, c));
+    let rv: Vec<f32> = data(seed ^ 4, c).iter().map(|v| v.abs() * 2.0).collect();
+    let n = x.len();
+    let (mut y, mut want) = (nan(n), vec![0.0; n]);
+    sverka::batch_norm2d_eval(s, &x, &gamma, &beta, &rm, &rv, &mut y)
+        .map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
+    r::batch_norm2d_eval(s, &x, &gamma, &beta, &rm, &rv, &mut want).unwrap();
+    // Relative 1e-5 of (|x| + |mean|) * invstd * |gamma| + |beta|, the magnitudes of the terms.
+    let scale: Vec<f32> = (0..n)
+        .map(|i| {
+            let k = (i / plane) % c;
+            let invstd = 1.0 / (rv[k] as f64 + s.eps as f64).sqrt();
+            ((x[i].abs() as f64 + rm[k].abs() as f64) * invstd * gamma[k].abs() as f64 + beta[k].abs() as f64) as f32
+        })
+        .collect();
+    close("output", &desc, &y, &want, &scale, 1e-5, ABS)?;
+    Ok(())
+}
+
+fn check_batch_norm2d_backward(s: &sverka::BatchNorm2dSpec, seed: u64) -> Result<(), TestCaseError> {
+    let desc = format!("{s:?}");
+    let c = s.channels;
+    let plane = s.input[0] * s.input[1];
+    let x = data(seed, s.input_len().unwrap());
+    let dy = data(seed ^ 5, x.len());
+    let (gamma, beta) = (data(seed ^ 1, c), data(seed ^ 2, c));
+    let n = x.len();
+    let m = (n / c) as f64;
+    // Saved statistics from the reference training forward, fed to both.
+    let (mut y, mut rm, mut rv, mut sm, mut si) =
+        (vec![0.0; n], vec![0.0; c], vec![1.0; c], vec![0.0; c], vec![0.0; c]);
+    r::batch_norm2d_train(s, &x, &gamma, &beta, &mut rm, &mut rv, &mut y, &mut sm, &mut si).unwrap();
+    let (mut dx, mut dg, mut db) = (nan(n), nan(c), nan(c));
+    sverka::batch_norm2d_backward(s, &x, &dy, &gamma, &sm, &si, &mut dx, &mut dg, &mut db)
+        .map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
+    let (mut wdx, mut wdg, mut wdb) = (vec![0.0; n], vec![0.0; c], vec![0.0; c]);
+    r::batch_norm2d_backward(s, &x, &dy, &gamma, &sm, &si, &mut wdx, &mut wdg, &mut wdb).unwrap();
+    // grad_beta = sum dy, grad_gamma = sum dy*xhat: relative to sum|dy|, sum|dy*xhat|.
+    let xhat = |i: usize| (x[i] as f64 - sm[(i / plane) % c] as f64) * si[(i / plane) % c] as f64;
+    let (mut sum_abs_dy, mut sum_abs_dyx) = (vec![0f64; c], vec![0f64; c]);
+    for i in 0..n {
+        sum_abs_dy[(i / plane) % c] += dy[i].abs() as f64;
+        sum_abs_dyx[(i / plane) % c] += (dy[i] as f64 * xhat(i)).abs();
+    }
+    let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<_>>();
+    close("grad_beta", &desc, &db, &wdb, &f32s(&sum_abs_dy), REL, ABS)?;
+    close("grad_gamma", &desc, &dg, &wdg, &f32s(&sum_abs_dyx), 1e-4, ABS)?;
+    // grad_input = gamma*invstd/M * (M*dy - sum dy - xhat * sum dy*xhat): relative 1e-4
+    // of the same expression with every term's magnitude.
+    let scale: Vec<f32> = (0..n)
+        .map(|i| {
+            let k = (i / plane) % c;
+            (gamma[k].abs() as f64 * si[k] as f64 / m
+                * (m * dy[i].abs() as f64 + sum_abs_dy[k] + xhat(i).abs() * sum_abs_dyx[k])) as f32
+        })
+        .collect();
+    close("grad_input", &desc, &dx, &wdx, &scale, 1e-4, 1e-5)?;
+    Ok(())
+}
+
+/// Same seed, same mask: exact equality with the reference.
+fn check_dropout2d_forward_backward(s: &sverka::Dropout2dSpec, seed: u64) -> Result<(), TestCaseError> {
+    let desc = format!("{s:?}");
+    let x = data(seed ^ 9, s.input_len().unwrap());
+    let planes = s.scale_len().unwrap();
+    let (mut y, mut sc) = (nan(x.len()), nan(planes));
+    let (mut wy, mut wsc) = (vec![0.0; x.len()], vec![0.0; planes]);
+    sverka::dropout2d(s, seed, &x, &mut y, &mut sc).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
+    r::dropout2d(s, seed, &x, &mut wy, &mut wsc).unwrap();
+    prop_assert_eq!(&sc, &wsc, "{}: channel_scale", desc);
+    prop_assert_eq!(&y, &wy, "{}: output", desc);
+    let dy = data(seed ^ 10, x.len());
+    let (mut dx, mut wdx) = (nan(x.len()), vec![0.0; x.len()]);
+    sverka::dropout2d_backward(s, &dy, &sc, &mut dx).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
+    r::dropout2d_backward(s, &dy, &wsc, &mut wdx).unwrap();
+    prop_assert_eq!(&dx, &wdx, "{}: grad_input", desc);
+    Ok(())
+}
+
 proptest! {
-    #![proptest_config(config(96))]
+    #![proptest_config(config(128))]
 
     #[test]
     fn conv2d_forward(s in common::conv_spec(), seed in any::<u64>(), with_bias in any::<bool>()) {
-        let desc = s.to_string();
-        let x = data(seed, s.input_len().unwrap());
-        let w = data(seed ^ 1, s.weight_len().unwrap());
-        let b = data(seed ^ 2, s.bias_len());
-        let bias = with_bias.then_some(&b[..]);
-        let mut fast = nan(s.output_len().unwrap());
-        let mut want = vec![0.0; fast.len()];
-        let mut scale = vec![0.0; fast.len()];
-        sverka::conv2d(&s, &x, &w, bias, &mut fast).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
-        r::conv2d(&s, &x, &w, bias, &mut want).unwrap();
-        let ab = abs(&b);
-        r::conv2d(&s, &abs(&x), &abs(&w), with_bias.then_some(&ab[..]), &mut scale).unwrap();
-        close("output", &desc, &fast, &want, &scale, REL, ABS)?;
+        check_conv2d_forward(&s, seed, with_bias)?;
     }
 
     #[test]
     fn conv2d_backward_input(s in common::conv_spec(), seed in any::<u64>()) {
-        let desc = s.to_string();
-        let dy = data(seed, s.output_len().unwrap());
-        let w = data(seed ^ 1, s.weight_len().unwrap());
-        let mut fast = nan(s.input_len().unwrap());
-        let mut want = vec![0.0; fast.len()];
-        let mut scale = vec![0.0; fast.len()];
-        sverka::conv2d_backward_input(&s, &dy, &w, &mut fast).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
-        r::conv2d_backward_input(&s, &dy, &w, &mut want).unwrap();
-        r::conv2d_backward_input(&s, &abs(&dy), &abs(&w), &mut scale).unwrap();
-        close("grad_input", &desc, &fast, &want, &scale, REL, ABS)?;
+        check_conv2d_backward_input(&s, seed)?;
     }
 
     #[test]
     fn conv2d_backward_weight(s in common::conv_spec(), seed in any::<u64>(), with_bias in any::<bool>()) {
-        let desc = s.to_string();
-        let x = data(seed, s.input_len().unwrap());
-        let dy = data(seed ^ 1, s.output_len().unwrap());
-        let mut fast = nan(s.weight_len().unwrap());
-        let mut fast_b = nan(s.bias_len());
-        let (mut want, mut want_b) = (vec![0.0; fast.len()], vec![0.0; s.bias_len()]);
-        let (mut scale, mut scale_b) = (vec![0.0; fast.len()], vec![0.0; s.bias_len()]);
-        sverka::conv2d_backward_weight(&s, &x, &dy, &mut fast, with_bias.then_some(&mut fast_b[..]))
-            .map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
-        r::conv2d_backward_weight(&s, &x, &dy, &mut want, Some(&mut want_b)).unwrap();
-        r::conv2d_backward_weight(&s, &abs(&x), &abs(&dy), &mut scale, Some(&mut scale_b)).unwrap();
-        close("grad_weight", &desc, &fast, &want, &scale, REL, ABS)?;
-        if with_bias {
-            close("grad_bias", &desc, &fast_b, &want_b, &scale_b, REL, ABS)?;
-        }
+        check_conv2d_backward_weight(&s, seed, with_bias)?;
     }
 
     #[test]
     fn conv_transpose2d_forward(s in common::conv_transpose_spec(), seed in any::<u64>(), with_bias in any::<bool>()) {
-        let desc = s.to_string();
-        let x = data(seed, s.input_len().unwrap());
-        let w = data(seed ^ 1, s.weight_len().unwrap());
-        let b = data(seed ^ 2, s.bias_len());
-        let bias = with_bias.then_some(&b[..]);
-        let mut fast = nan(s.output_len().unwrap());
-        let mut want = vec![0.0; fast.len()];
-        let mut scale = vec![0.0; fast.len()];
-        sverka::conv_transpose2d(&s, &x, &w, bias, &mut fast).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
-        r::conv_transpose2d(&s, &x, &w, bias, &mut want).unwrap();
-        let ab = abs(&b);
-        r::conv_transpose2d(&s, &abs(&x), &abs(&w), with_bias.then_some(&ab[..]), &mut scale).unwrap();
-        close("output", &desc, &fast, &want, &scale, REL, ABS)?;
+        check_conv_transpose2d_forward(&s, seed, with_bias)?;
     }
 
     #[test]
     fn conv_transpose2d_backward_input(s in common::conv_transpose_spec(), seed in any::<u64>()) {
-        let desc = s.to_string();
-        let dy = data(seed, s.output_len().unwrap());
-        let w = data(seed ^ 1, s.weight_len().unwrap());
-        let mut fast = nan(s.input_len().unwrap());
-        let mut want = vec![0.0; fast.len()];
-        let mut scale = vec![0.0; fast.len()];
-        sverka::conv_transpose2d_backward_input(&s, &dy, &w, &mut fast).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
-        r::conv_transpose2d_backward_input(&s, &dy, &w, &mut want).unwrap();
-        r::conv_transpose2d_backward_input(&s, &abs(&dy), &abs(&w), &mut scale).unwrap();
-        close("grad_input", &desc, &fast, &want, &scale, REL, ABS)?;
+        check_conv_transpose2d_backward_input(&s, seed)?;
     }
 
     #[test]
     fn conv_transpose2d_backward_weight(s in common::conv_transpose_spec(), seed in any::<u64>(), with_bias in any::<bool>()) {
-        let desc = s.to_string();
-        let x = data(seed, s.input_len().unwrap());
-        let dy = data(seed ^ 1, s.output_len().unwrap());
-        let mut fast = nan(s.weight_len().unwrap());
-        let mut fast_b = nan(s.bias_len());
-        let (mut want, mut want_b) = (vec![0.0; fast.len()], vec![0.0; s.bias_len()]);
-        let (mut scale, mut scale_b) = (vec![0.0; fast.len()], vec![0.0; s.bias_len()]);
-        sverka::conv_transpose2d_backward_weight(&s, &x, &dy, &mut fast, with_bias.then_some(&mut fast_b[..]))
-            .map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
-        r::conv_transpose2d_backward_weight(&s, &x, &dy, &mut want, Some(&mut want_b)).unwrap();
-        r::conv_transpose2d_backward_weight(&s, &abs(&x), &abs(&dy), &mut scale, Some(&mut scale_b)).unwrap();
-        close("grad_weight", &desc, &fast, &want, &scale, REL, ABS)?;
-        if with_bias {
-            close("grad_bias", &desc, &fast_b, &want_b, &scale_b, REL, ABS)?;
-        }
+        check_conv_transpose2d_backward_weight(&s, seed, with_bias)?;
     }
 
-    /// Max pooling over pairwise distinct inputs: outputs and indices exactly equal to the
-    /// reference, with and without the indices buffer.
     #[test]
     fn max_pool2d_forward(s in common::pool_spec(), seed in any::<u64>()) {
-        let desc = s.to_string();
-        let x = distinct(seed, s.input_len().unwrap(), 0.25);
-        let n = s.output_len().unwrap();
-        let (mut fast, mut fast_ix) = (nan(n), vec![u32::MAX; n]);
-        let (mut want, mut want_ix) = (vec![0.0; n], vec![0u32; n]);
-        sverka::max_pool2d(&s, &x, &mut fast, Some(&mut fast_ix)).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
-        r::max_pool2d(&s, &x, &mut want, Some(&mut want_ix)).unwrap();
-        prop_assert_eq!(&fast, &want, "{}: output", desc);
-        prop_assert_eq!(&fast_ix, &want_ix, "{}: indices", desc);
-        let mut no_ix = nan(n);
-        sverka::max_pool2d(&s, &x, &mut no_ix, None).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
-        prop_assert_eq!(&no_ix, &want, "{}: output without indices", desc);
+        check_max_pool2d_forward(&s, seed)?;
     }
 
-    /// Max pooling with many ties (values from {-1, 0, 1}): same outputs and the same
-    /// (first maximal, in window row order) indices as the reference.
     #[test]
     fn max_pool2d_forward_ties(s in common::pool_spec(), seed in any::<u64>()) {
-        let desc = s.to_string();
-        let x: Vec<f32> = data(seed, s.input_len().unwrap()).iter().map(|v| (v * 1.5).round()).collect();
-        let n = s.output_len().unwrap();
-        let (mut fast, mut fast_ix) = (nan(n), vec![u32::MAX; n]);
-        let (mut want, mut want_ix) = (vec![0.0; n], vec![0u32; n]);
-        sverka::max_pool2d(&s, &x, &mut fast, Some(&mut fast_ix)).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
-        r::max_pool2d(&s, &x, &mut want, Some(&mut want_ix)).unwrap();
-        prop_assert_eq!(&fast, &want, "{}: output", desc);
-        prop_assert_eq!(&fast_ix, &want_ix, "{}: indices (first maximal element)", desc);
+        check_max_pool2d_forward_ties(&s, seed)?;
     }
 
     #[test]
     fn max_pool2d_backward(s in common::pool_spec(), seed in any::<u64>()) {
-        let desc = s.to_string();
-        let x = distinct(seed, s.input_len().unwrap(), 0.25);
-        let n = s.output_len().unwrap();
-        let (mut y, mut ix) = (vec![0.0; n], vec![0u32; n]);
-        r::max_pool2d(&s, &x, &mut y, Some(&mut ix)).unwrap();
-        let dy = data(seed ^ 1, n);
-        let mut fast = nan(x.len());
-        let (mut want, mut scale) = (vec![0.0; x.len()], vec![0.0; x.len()]);
-        sverka::max_pool2d_backward(&s, &dy, &ix, &mut fast).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
-        r::max_pool2d_backward(&s, &dy, &ix, &mut want).unwrap();
-        r::max_pool2d_backward(&s, &abs(&dy), &ix, &mut scale).unwrap();
-        close("grad_input", &desc, &fast, &want, &scale, REL, ABS)?;
+        check_max_pool2d_backward(&s, seed)?;
     }
 
     #[test]
     fn avg_pool2d_forward(s in common::pool_spec(), seed in any::<u64>()) {
-        let desc = s.to_string();
-        let x = data(seed, s.input_len().unwrap());
-        let n = s.output_len().unwrap();
-        let (mut fast, mut want, mut scale) = (nan(n), vec![0.0; n], vec![0.0; n]);
-        sverka::avg_pool2d(&s, &x, &mut fast).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
-        r::avg_pool2d(&s, &x, &mut want).unwrap();
-        r::avg_pool2d(&s, &abs(&x), &mut scale).unwrap();
-        close("output", &desc, &fast, &want, &scale, REL, ABS)?;
+        check_avg_pool2d_forward(&s, seed)?;
     }
 
     #[test]
     fn avg_pool2d_backward(s in common::pool_spec(), seed in any::<u64>()) {
-        let desc = s.to_string();
-        let dy = data(seed, s.output_len().unwrap());
-        let n = s.input_len().unwrap();
-        let (mut fast, mut want, mut scale) = (nan(n), vec![0.0; n], vec![0.0; n]);
-        sverka::avg_pool2d_backward(&s, &dy, &mut fast).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
-        r::avg_pool2d_backward(&s, &dy, &mut want).unwrap();
-        r::avg_pool2d_backward(&s, &abs(&dy), &mut scale).unwrap();
-        close("grad_input", &desc, &fast, &want, &scale, REL, ABS)?;
+        check_avg_pool2d_backward(&s, seed)?;
     }
 
-    /// Training forward: output, saved statistics and the running-statistics update.
-    /// Inputs get a per-channel offset in [-3, 3] so that a mean is really subtracted.
     #[test]
     fn batch_norm2d_train(s in common::bn_spec(), seed in any::<u64>()) {
-        let desc = format!("{s:?}");
-        let c = s.channels;
-        let plane = s.input[0] * s.input[1];
-        let offsets: Vec<f32> = data(seed ^ 7, c).iter().map(|v| v * 3.0).collect();
-        let x: Vec<f32> = data(seed, s.input_len().unwrap()).iter().enumerate().map(|(i, v)| v + offsets[(i / plane) % c]).collect();
-        let gamma = data(seed ^ 1, c);
-        let beta = data(seed ^ 2, c);
-        let rm0 = data(seed ^ 3, c);
-        let rv0: Vec<f32> = data(seed ^ 4, c).iter().map(|v| v.abs() + 0.5).collect();
-        let n = x.len();
-        let (mut y, mut rm, mut rv, mut sm, mut si) = (nan(n), rm0.clone(), rv0.clone(), nan(c), nan(c));
-        sverka::batch_norm2d_train(&s, &x, &gamma, &beta, &mut rm, &mut rv, &mut y, &mut sm, &mut si)
-            .map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
-        let (mut wy, mut wrm, mut wrv, mut wsm, mut wsi) = (vec![0.0; n], rm0.clone(), rv0.clone(), vec![0.0; c], vec![0.0; c]);
-        r::batch_norm2d_train(&s, &x, &gamma, &beta, &mut wrm, &mut wrv, &mut wy, &mut wsm, &mut wsi).unwrap();
-        // Mean: relative to the mean of |x|. invstd, running var: relative to themselves.
-        let mut mean_abs = vec![0f32; c];
-        for (i, v) in x.iter().enumerate() {
-            mean_abs[(i / plane) % c] += v.abs() / (n / c) as f32;
-        }
-        close("saved_mean", &desc, &sm, &wsm, &mean_abs, 1e-5, ABS)?;
-        close("saved_invstd", &desc, &si, &wsi, &abs(&wsi), 1e-4, ABS)?;
-        let rm_scale: Vec<f32> = (0..c).map(|k| rm0[k].abs() + mean_abs[k]).collect();
-        close("running_mean", &desc, &rm, &wrm, &rm_scale, 1e-5, ABS)?;
-        close("running_var", &desc, &rv, &wrv, &abs(&wrv), 1e-4, ABS)?;
-        // y = xhat * gamma + beta: relative to |xhat * gamma| + |gamma| + |beta| (the
-        // |gamma| term covers the rounding of the mean, which shifts xhat by ~1e-6).
-        let scale: Vec<f32> = (0..n).map(|i| {
-            let k = (i / plane) % c;
-            let xhat = (x[i] as f64 - wsm[k] as f64) * wsi[k] as f64;
-            ((xhat.abs() + 1.0) * gamma[k].abs() as f64 + beta[k].abs() as f64) as f32
-        }).collect();
-        close("output", &desc, &y, &wy, &scale, 1e-4, 1e-5)?;
+        check_batch_norm2d_train(&s, seed)?;
     }
 
     #[test]
     fn batch_norm2d_eval(s in common::bn_spec(), seed in any::<u64>()) {
-        let desc = format!("{s:?}");
-        let c = s.channels;
-        let plane = s.input[0] * s.input[1];
-        let x = data(seed, s.input_len().unwrap());
-        let (gamma, beta, rm) = (data(seed ^ 1, c), data(seed ^ 2, c), data(seed ^ 3, c));
-        let rv: Vec<f32> = data(seed ^ 4, c).iter().map(|v| v.abs() * 2.0).collect();
-        let n = x.len();
-        let (mut y, mut want) = (nan(n), vec![0.0; n]);
-        sverka::batch_norm2d_eval(&s, &x, &gamma, &beta, &rm, &rv, &mut y).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
-        r::batch_norm2d_eval(&s, &x, &gamma, &beta, &rm, &rv, &mut want).unwrap();
-        // Relative 1e-5 of (|x| + |mean|) * invstd * |gamma| + |beta|, the magnitudes of the terms.
-        let scale: Vec<f32> = (0..n).map(|i| {
-            let k = (i / plane) % c;
-            let invstd = 1.0 / (rv[k] as f64 + s.eps as f64).sqrt();
-            ((x[i].abs() as f64 + rm[k].abs() as f64) * invstd * gamma[k].abs() as f64 + beta[k].abs() as f64) as f32
-        }).collect();
-        close("output", &desc, &y, &want, &scale, 1e-5, ABS)?;
+        check_batch_norm2d_eval(&s, seed)?;
     }
 
     #[test]
     fn batch_norm2d_backward(s in common::bn_spec(), seed in any::<u64>()) {
-        let desc = format!("{s:?}");
-        let c = s.channels;
-        let plane = s.input[0] * s.input[1];
-        let x = data(seed, s.input_len().unwrap());
-        let dy = data(seed ^ 5, x.len());
-        let (gamma, beta) = (data(seed ^ 1, c), data(seed ^ 2, c));
-        let n = x.len();
-        let m = (n / c) as f64;
-        // Saved statistics from the reference training forward, fed to both.
-        let (mut y, mut rm, mut rv, mut sm, mut si) = (vec![0.0; n], vec![0.0; c], vec![1.0; c], vec![0.0; c], vec![0.0; c]);
-        r::batch_norm2d_train(&s, &x, &gamma, &beta, &mut rm, &mut rv, &mut y, &mut sm, &mut si).unwrap();
-        let (mut dx, mut dg, mut db) = (nan(n), nan(c), nan(c));
-        sverka::batch_norm2d_backward(&s, &x, &dy, &gamma, &sm, &si, &mut dx, &mut dg, &mut db)
-            .map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
-        let (mut wdx, mut wdg, mut wdb) = (vec![0.0; n], vec![0.0; c], vec![0.0; c]);
-        r::batch_norm2d_backward(&s, &x, &dy, &gamma, &sm, &si, &mut wdx, &mut wdg, &mut wdb).unwrap();
-        // grad_beta = sum dy, grad_gamma = sum dy*xhat: relative to sum|dy|, sum|dy*xhat|.
-        let xhat = |i: usize| (x[i] as f64 - sm[(i / plane) % c] as f64) * si[(i / plane) % c] as f64;
-        let (mut sum_abs_dy, mut sum_abs_dyx) = (vec![0f64; c], vec![0f64; c]);
-        for i in 0..n {
-            sum_abs_dy[(i / plane) % c] += dy[i].abs() as f64;
-            sum_abs_dyx[(i / plane) % c] += (dy[i] as f64 * xhat(i)).abs();
-        }
-        let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<_>>();
-        close("grad_beta", &desc, &db, &wdb, &f32s(&sum_abs_dy), REL, ABS)?;
-        close("grad_gamma", &desc, &dg, &wdg, &f32s(&sum_abs_dyx), 1e-4, ABS)?;
-        // grad_input = gamma*invstd/M * (M*dy - sum dy - xhat * sum dy*xhat): relative 1e-4
-        // of the same expression with every term's magnitude.
-        let scale: Vec<f32> = (0..n).map(|i| {
-            let k = (i / plane) % c;
-            (gamma[k].abs() as f64 * si[k] as f64 / m * (m * dy[i].abs() as f64 + sum_abs_dy[k] + xhat(i).abs() * sum_abs_dyx[k])) as f32
-        }).collect();
-        close("grad_input", &desc, &dx, &wdx, &scale, 1e-4, 1e-5)?;
+        check_batch_norm2d_backward(&s, seed)?;
     }
 
-    /// Same seed, same mask: exact equality with the reference.
     #[test]
     fn dropout2d_forward_backward(s in common::dropout_spec(), seed in any::<u64>()) {
-        let desc = format!("{s:?}");
-        let x = data(seed ^ 9, s.input_len().unwrap());
-        let planes = s.scale_len().unwrap();
-        let (mut y, mut sc) = (nan(x.len()), nan(planes));
-        let (mut wy, mut wsc) = (vec![0.0; x.len()], vec![0.0; planes]);
-        sverka::dropout2d(&s, seed, &x, &mut y, &mut sc).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
-        r::dropout2d(&s, seed, &x, &mut wy, &mut wsc).unwrap();
-        prop_assert_eq!(&sc, &wsc, "{}: channel_scale", desc);
-        prop_assert_eq!(&y, &wy, "{}: output", desc);
-        let dy = data(seed ^ 10, x.len());
-        let (mut dx, mut wdx) = (nan(x.len()), vec![0.0; x.len()]);
-        sverka::dropout2d_backward(&s, &dy, &sc, &mut dx).map_err(|e| TestCaseError::fail(format!("{desc}: {e}")))?;
-        r::dropout2d_backward(&s, &dy, &wsc, &mut wdx).unwrap();
-        prop_assert_eq!(&dx, &wdx, "{}: grad_input", desc);
+        check_dropout2d_forward_backward(&s, seed)?;
+    }
+}
+
+// Medium shapes: channels up to ~40 and images up to 33x33, so blocked layouts, SIMD
+// tails and several threads are exercised; fewer cases because the reference is slow.
+proptest! {
+    #![proptest_config(config(128))]
+
+    #[test]
+    fn conv2d_forward_medium(s in common::conv_spec_medium(), seed in any::<u64>(), with_bias in any::<bool>()) {
+        check_conv2d_forward(&s, seed, with_bias)?;
+    }
+
+    #[test]
+    fn conv2d_backward_input_medium(s in common::conv_spec_medium(), seed in any::<u64>()) {
+        check_conv2d_backward_input(&s, seed)?;
+    }
+
+    #[test]
+    fn conv2d_backward_weight_medium(s in common::conv_spec_medium(), seed in any::<u64>(), with_bias in any::<bool>()) {
+        check_conv2d_backward_weight(&s, seed, with_bias)?;
+    }
+
+    #[test]
+    fn conv_transpose2d_forward_medium(s in common::conv_transpose_spec_medium(), seed in any::<u64>(), with_bias in any::<bool>()) {
+        check_conv_transpose2d_forward(&s, seed, with_bias)?;
+    }
+
+    #[test]
+    fn conv_transpose2d_backward_input_medium(s in common::conv_transpose_spec_medium(), seed in any::<u64>()) {
+        check_conv_transpose2d_backward_input(&s, seed)?;
+    }
+
+    #[test]
+    fn conv_transpose2d_backward_weight_medium(s in common::conv_transpose_spec_medium(), seed in any::<u64>(), with_bias in any::<bool>()) {
+        check_conv_transpose2d_backward_weight(&s, seed, with_bias)?;
+    }
+
+    #[test]
+    fn max_pool2d_forward_medium(s in common::pool_spec_medium(), seed in any::<u64>()) {
+        check_max_pool2d_forward(&s, seed)?;
+    }
+
+    #[test]
+    fn max_pool2d_forward_ties_medium(s in common::pool_spec_medium(), seed in any::<u64>()) {
+        check_max_pool2d_forward_ties(&s, seed)?;
+    }
+
+    #[test]
+    fn max_pool2d_backward_medium(s in common::pool_spec_medium(), seed in any::<u64>()) {
+        check_max_pool2d_backward(&s, seed)?;
+    }
+
+    #[test]
+    fn avg_pool2d_forward_medium(s in common::pool_spec_medium(), seed in any::<u64>()) {
+        check_avg_pool2d_forward(&s, seed)?;
+    }
+
+    #[test]
+    fn batch_norm2d_train_medium(s in common::bn_spec_medium(), seed in any::<u64>()) {
+        check_batch_norm2d_train(&s, seed)?;
+    }
+
+    #[test]
+    fn batch_norm2d_backward_medium(s in common::bn_spec_medium(), seed in any::<u64>()) {
+        check_batch_norm2d_backward(&s, seed)?;
+    }
+
+    #[test]
+    fn avg_pool2d_backward_medium(s in common::pool_spec_medium(), seed in any::<u64>()) {
+        check_avg_pool2d_backward(&s, seed)?;
     }
 }
 

@@ -32,18 +32,18 @@ impl Samples {
         total
     }
 
-    /// Median seconds per iteration over the samples.
-    pub fn median(&self) -> f64 {
+    /// Median seconds per iteration over the samples; `None` if the bench was filtered out.
+    pub fn median(&self) -> Option<f64> {
         let mut v = self.0.clone();
         v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+        v.get(v.len() / 2).copied()
     }
 }
 
 /// Prints one result line for a compute-bound op: median time, GFLOP/s and % of the
 /// measured FMA peak for `threads` threads.
 pub fn report_flops(id: &str, threads: usize, flops: f64, samples: &Samples, detail: &str) {
-    let secs = samples.median();
+    let Some(secs) = samples.median() else { return };
     let gflops = flops / secs / 1e9;
     let peak = peak::gflops(threads);
     println!(
@@ -57,7 +57,7 @@ pub fn report_flops(id: &str, threads: usize, flops: f64, samples: &Samples, det
 
 /// Prints one result line for a memory-bound op: median time and GB/s moved.
 pub fn report_bytes(id: &str, threads: usize, bytes: f64, samples: &Samples) {
-    let secs = samples.median();
+    let Some(secs) = samples.median() else { return };
     println!("RESULT {id:<28} threads={threads} median={:>9.3} ms {:>8.1} GB/s", secs * 1e3, bytes / secs / 1e9);
 }
 

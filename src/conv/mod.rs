@@ -11,7 +11,8 @@ pub(crate) mod unfolded;
 
 pub use plan::{Algorithm, Conv2dPlan, Conv2dPlanBuilder};
 
-use crate::error::{Error, check_len};
+use crate::buffers;
+use crate::error::Error;
 use crate::spec::Conv2dSpec;
 
 /// 2-D convolution (PyTorch's `F.conv2d`): `output = conv(input, weight) + bias`.
@@ -27,13 +28,7 @@ pub fn conv2d(
     bias: Option<&[f32]>,
     output: &mut [f32],
 ) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("input", input, g.input_len)?;
-    check_len("weight", weight, g.weight_len)?;
-    if let Some(b) = bias {
-        check_len("bias", b, s.out_channels)?;
-    }
-    check_len("output", output, g.output_len)?;
+    buffers::conv2d(s, input, weight, bias, output)?;
     Conv2dPlan::new(s, weight, bias)?.run(input, output)
 }
 
@@ -45,10 +40,7 @@ pub fn conv2d_backward_input(
     weight: &[f32],
     grad_input: &mut [f32],
 ) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("grad_output", grad_output, g.output_len)?;
-    check_len("weight", weight, g.weight_len)?;
-    check_len("grad_input", grad_input, g.input_len)?;
+    let g = buffers::conv2d_backward_input(s, grad_output, weight, grad_input)?;
     unfolded::backward_data(&g, grad_output, weight, grad_input)
 }
 
@@ -61,13 +53,7 @@ pub fn conv2d_backward_weight(
     grad_weight: &mut [f32],
     grad_bias: Option<&mut [f32]>,
 ) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("input", input, g.input_len)?;
-    check_len("grad_output", grad_output, g.output_len)?;
-    check_len("grad_weight", grad_weight, g.weight_len)?;
-    if let Some(b) = grad_bias.as_deref() {
-        check_len("grad_bias", b, s.out_channels)?;
-    }
+    let g = buffers::conv2d_backward_weight(s, input, grad_output, grad_weight, grad_bias.as_deref())?;
     unfolded::backward_weight(&g, input, grad_output, grad_weight)?;
     if let Some(b) = grad_bias {
         unfolded::channel_sums(grad_output, s.out_channels, g.out_plane(), b);

@@ -4,62 +4,100 @@
 //! column per output pixel: `col[(icg*kh + ky)*kw + kx][oy*ow + ox] =
 //! x[icg][oy*sh - pt + ky*dh][ox*sw - pl + kx*dw]` (0 in the padding). The convolution
 //! of the group is then the GEMM `y = w * col` with `w` as `[oc_per_group, icg*kh*kw]`.
+//!
+//! For a fixed tap the output positions that read inside the input form one contiguous
+//! range per axis (`Taps`), computed once per tap, so the copy loops carry no bounds
+//! arithmetic and stride 1 rows are plain slice copies.
 
 use crate::spec::{Axis, ConvGeom};
 
-/// For every output position along `axis` and tap `k`: the input index, or `None` in
-/// the padding. Row `k` of the result lists the positions for tap `k`.
-fn tap_table(axis: &Axis, k: usize) -> impl Iterator<Item = (usize, Option<usize>)> + '_ {
-    (0..axis.output).map(move |o| {
-        let (lo, hi) = axis.taps(o);
-        (o, (lo..hi).contains(&k).then(|| axis.input_index(o, k)))
-    })
+/// For kernel tap `k` along an axis: the output positions `lo..hi` that read inside the
+/// input, and the input index of output 0 plus `pad_begin` (`off = k * dilation`), so
+/// output `o` in range reads input `o * stride + off - pad_begin`.
+#[derive(Clone, Copy)]
+struct Taps {
+    lo: usize,
+    hi: usize,
+    off: usize,
+}
+
+impl Taps {
+    fn new(axis: &Axis, k: usize) -> Taps {
+        let (s, off, p) = (axis.stride, k * axis.dilation, axis.pad_begin);
+        // o * s + off - p >= 0  <=>  o >= ceil((p - off) / s)
+        let lo = if off >= p { 0 } else { (p - off).div_ceil(s) };
+        // o * s + off - p < input  <=>  o * s < input + p - off
+        let limit = axis.input + p;
+        let hi = if limit <= off { 0 } else { (limit - off).div_ceil(s) };
+        let hi = hi.min(axis.output);
+        Taps { lo: lo.min(hi), hi, off }
+    }
+
+    /// Input index of output `o` (valid for `o` in `lo..hi`).
+    fn input(&self, axis: &Axis, o: usize) -> usize {
+        o * axis.stride + self.off - axis.pad_begin
+    }
+}
+
+/// Calls `f(row_index, ys, xs)` for every (icg, ky, kx) row of the column matrix.
+fn for_each_row(g: &ConvGeom, mut f: impl FnMut(usize, usize, Taps, Taps)) {
+    let xs: Vec<Taps> = (0..g.w.kernel).map(|kx| Taps::new(&g.w, kx)).collect();
+    let mut row = 0;
+    for icg in 0..g.in_c_per_group() {
+        for ky in 0..g.h.kernel {
+            let ys = Taps::new(&g.h, ky);
+            for &xs in &xs {
+                f(row, icg, ys, xs);
+                row += 1;
+            }
+        }
+    }
 }
 
 /// Fills `col` (`[icg*kh*kw, oh*ow]`) from the group's input planes `x` (`[icg, ih, iw]`).
 pub(crate) fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
-    let (ow, plane) = (g.w.output, g.out_plane());
-    let mut rows = col.chunks_exact_mut(plane);
-    for xc in x.chunks_exact(g.in_plane()) {
-        for ky in 0..g.h.kernel {
-            for kx in 0..g.w.kernel {
-                let row = rows.next().expect("col has icg*kh*kw rows");
-                for (oy, iy) in tap_table(&g.h, ky) {
-                    let out = &mut row[oy * ow..(oy + 1) * ow];
-                    match iy {
-                        None => out.fill(0.0),
-                        Some(iy) => {
-                            let src = &xc[iy * g.w.input..(iy + 1) * g.w.input];
-                            for (ox, ix) in tap_table(&g.w, kx) {
-                                out[ox] = ix.map_or(0.0, |ix| src[ix]);
-                            }
-                        }
+    let (ow, plane, iw) = (g.w.output, g.out_plane(), g.w.input);
+    for_each_row(g, |row, icg, ys, xs| {
+        let dst = &mut col[row * plane..(row + 1) * plane];
+        let src = &x[icg * g.in_plane()..(icg + 1) * g.in_plane()];
+        dst[..ys.lo * ow].fill(0.0);
+        dst[ys.hi * ow..].fill(0.0);
+        for oy in ys.lo..ys.hi {
+            let out = &mut dst[oy * ow..(oy + 1) * ow];
+            let line = &src[ys.input(&g.h, oy) * iw..][..iw];
+            out[..xs.lo].fill(0.0);
+            out[xs.hi..].fill(0.0);
+            if xs.lo < xs.hi {
+                let first = xs.input(&g.w, xs.lo);
+                if g.w.stride == 1 {
+                    out[xs.lo..xs.hi].copy_from_slice(&line[first..first + (xs.hi - xs.lo)]);
+                } else {
+                    for (o, v) in out[xs.lo..xs.hi].iter_mut().zip(line[first..].iter().step_by(g.w.stride)) {
+                        *o = *v;
                     }
                 }
             }
         }
-    }
+    });
 }
 
 /// Adds every entry of `col` into the input position it was gathered from: the adjoint
 /// of [`im2col`]. `x` (`[icg, ih, iw]`) is accumulated into, not overwritten.
 pub(crate) fn col2im(g: &ConvGeom, col: &[f32], x: &mut [f32]) {
-    let (ow, plane) = (g.w.output, g.out_plane());
-    let mut rows = col.chunks_exact(plane);
-    for xc in x.chunks_exact_mut(g.in_plane()) {
-        for ky in 0..g.h.kernel {
-            for kx in 0..g.w.kernel {
-                let row = rows.next().expect("col has icg*kh*kw rows");
-                for (oy, iy) in tap_table(&g.h, ky) {
-                    let Some(iy) = iy else { continue };
-                    let dst = &mut xc[iy * g.w.input..(iy + 1) * g.w.input];
-                    for (ox, ix) in tap_table(&g.w, kx) {
-                        if let Some(ix) = ix {
-                            dst[ix] += row[oy * ow + ox];
-                        }
-                    }
-                }
+    let (ow, plane, iw) = (g.w.output, g.out_plane(), g.w.input);
+    for_each_row(g, |row, icg, ys, xs| {
+        let src = &col[row * plane..(row + 1) * plane];
+        let dst = &mut x[icg * g.in_plane()..(icg + 1) * g.in_plane()];
+        if xs.lo >= xs.hi {
+            return;
+        }
+        let first = xs.input(&g.w, xs.lo);
+        for oy in ys.lo..ys.hi {
+            let line = &mut dst[ys.input(&g.h, oy) * iw..][..iw];
+            let vals = &src[oy * ow + xs.lo..oy * ow + xs.hi];
+            for (d, v) in line[first..].iter_mut().step_by(g.w.stride).zip(vals) {
+                *d += v;
             }
         }
-    }
+    });
 }

@@ -5,21 +5,72 @@
 
 use rayon::prelude::*;
 
-use crate::error::{Error, check_len};
+use crate::buffers;
+use crate::error::Error;
 use crate::spec::{Pool2dSpec, PoolGeom};
 
-/// The in-plane input positions of the taps of window `(oy, ox)` inside the input, row by row.
-fn window(g: &PoolGeom, oy: usize, ox: usize) -> impl Iterator<Item = usize> + '_ {
-    let ((ky0, ky1), (kx0, kx1)) = (g.h.taps(oy), g.w.taps(ox));
-    (ky0..ky1).flat_map(move |ky| {
-        let row = g.h.input_index(oy, ky) * g.w.input;
-        (kx0..kx1).map(move |kx| row + g.w.input_index(ox, kx))
-    })
+/// The taps of one window inside the input: `rows` input rows starting at `row0`, `cols`
+/// columns starting at `col0`, `dh` / `dw` apart (the dilation).
+#[derive(Clone, Copy)]
+struct Window {
+    row0: usize,
+    rows: usize,
+    col0: usize,
+    cols: usize,
 }
 
-/// Every window of a plane, as `(output index in plane, taps)`.
-fn windows(g: &PoolGeom) -> impl Iterator<Item = (usize, impl Iterator<Item = usize> + '_)> + '_ {
-    (0..g.h.output).flat_map(move |oy| (0..g.w.output).map(move |ox| (oy * g.w.output + ox, window(g, oy, ox))))
+impl Window {
+    /// Calls `f(i)` for the in-plane index `i` of every tap, row by row.
+    #[inline(always)]
+    fn for_each(self, g: &PoolGeom, mut f: impl FnMut(usize)) {
+        let (iw, dh, dw) = (g.w.input, g.h.dilation, g.w.dilation);
+        for r in 0..self.rows {
+            let base = (self.row0 + r * dh) * iw + self.col0;
+            for c in 0..self.cols {
+                f(base + c * dw);
+            }
+        }
+    }
+
+    /// Number of taps.
+    fn len(self) -> usize {
+        self.rows * self.cols
+    }
+}
+
+/// The tap ranges of every output position of a plane, computed once per call (the
+/// divisions in `Axis::taps` would otherwise dominate a 2x2 window).
+struct Windows {
+    /// `(first input row, rows)` per output row.
+    rows: Vec<(usize, usize)>,
+    /// `(first input column, columns)` per output column.
+    cols: Vec<(usize, usize)>,
+}
+
+impl Windows {
+    fn new(g: &PoolGeom) -> Self {
+        let spans = |axis: &crate::spec::Axis| {
+            (0..axis.output)
+                .map(|o| {
+                    let (lo, hi) = axis.taps(o);
+                    (axis.input_index(o, lo), hi - lo)
+                })
+                .collect()
+        };
+        Windows { rows: spans(&g.h), cols: spans(&g.w) }
+    }
+
+    /// Calls `f(o, window)` for every output position `o` of a plane, in order.
+    #[inline(always)]
+    fn for_each(&self, mut f: impl FnMut(usize, Window)) {
+        let mut o = 0;
+        for &(row0, rows) in &self.rows {
+            for &(col0, cols) in &self.cols {
+                f(o, Window { row0, rows, col0, cols });
+                o += 1;
+            }
+        }
+    }
 }
 
 /// Max pooling (PyTorch's `F.max_pool2d`, `return_indices=True`).
@@ -41,40 +92,50 @@ fn windows(g: &PoolGeom) -> impl Iterator<Item = (usize, impl Iterator<Item = us
 /// # Ok::<(), sverka::Error>(())
 /// ```
 pub fn max_pool2d(s: &Pool2dSpec, input: &[f32], output: &mut [f32], indices: Option<&mut [u32]>) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("input", input, g.input_len)?;
-    check_len("output", output, g.output_len)?;
-    if let Some(ix) = indices.as_deref() {
-        check_len("indices", ix, g.output_len)?;
-    }
+    let g = buffers::pool2d(s, input, output, indices.as_deref())?;
     if g.in_plane() > u32::MAX as usize {
         return Err(Error::Overflow { what: "max_pool2d index (input plane over u32::MAX elements)" });
     }
     let (ip, op) = (g.in_plane(), g.out_plane());
+    let windows = Windows::new(&g);
     let planes = output.par_chunks_mut(op).zip(input.par_chunks(ip));
     match indices {
-        Some(ix) => planes.zip(ix.par_chunks_mut(op)).for_each(|((y, x), ix)| max_plane(&g, x, y, Some(ix))),
-        None => planes.for_each(|(y, x)| max_plane(&g, x, y, None)),
+        Some(ix) => planes.zip(ix.par_chunks_mut(op)).for_each(|((y, x), ix)| max_plane(&g, &windows, x, y, Some(ix))),
+        None => planes.for_each(|(y, x)| max_plane(&g, &windows, x, y, None)),
     }
     Ok(())
 }
 
-/// Max pooling of one plane; the winner of a window is replaced only by a strictly
-/// larger value or a first NaN.
-fn max_plane(g: &PoolGeom, x: &[f32], y: &mut [f32], mut ix: Option<&mut [u32]>) {
-    for (o, mut taps) in windows(g) {
-        let first = taps.next().expect("validation guarantees every window has a tap inside the input");
-        let (mut best, mut best_i) = (x[first], first);
-        for i in taps {
-            if !best.is_nan() && (x[i] > best || x[i].is_nan()) {
-                (best, best_i) = (x[i], i);
+/// Max pooling of one plane. The hot loop compares with `>` only, so the first maximal
+/// tap wins and NaN never does; a window that saw a NaN (rare) is rescanned for its first
+/// NaN, which PyTorch propagates.
+fn max_plane(g: &PoolGeom, windows: &Windows, x: &[f32], y: &mut [f32], mut ix: Option<&mut [u32]>) {
+    windows.for_each(|o, window| {
+        // Validation guarantees every window has a tap inside the input: the first tap is
+        // the initial winner.
+        let first = window.row0 * g.w.input + window.col0;
+        let (mut best, mut best_i, mut nan) = (x[first], first, false);
+        window.for_each(g, |i| {
+            let v = x[i];
+            nan |= v.is_nan();
+            if v > best {
+                (best, best_i) = (v, i);
             }
+        });
+        if nan {
+            let mut first_nan = None;
+            window.for_each(g, |i| {
+                if x[i].is_nan() && first_nan.is_none() {
+                    first_nan = Some(i);
+                }
+            });
+            best_i = first_nan.expect("a NaN was seen in this window");
         }
-        y[o] = best;
+        y[o] = x[best_i];
         if let Some(ix) = ix.as_deref_mut() {
             ix[o] = best_i as u32;
         }
-    }
+    });
 }
 
 /// Gradient of [`max_pool2d`]: each `grad_output` element is added to the input element
@@ -85,14 +146,8 @@ pub fn max_pool2d_backward(
     indices: &[u32],
     grad_input: &mut [f32],
 ) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("grad_output", grad_output, g.output_len)?;
-    check_len("indices", indices, g.output_len)?;
-    check_len("grad_input", grad_input, g.input_len)?;
+    let g = buffers::pool2d_backward(s, grad_output, Some(indices), grad_input)?;
     let plane = g.in_plane();
-    if let Some(position) = indices.iter().position(|&i| i as usize >= plane) {
-        return Err(Error::Index { position, index: indices[position], plane });
-    }
     let op = g.out_plane();
     grad_input.par_chunks_mut(plane).zip(grad_output.par_chunks(op).zip(indices.par_chunks(op))).for_each(
         |(dx, (dy, ix))| {
@@ -107,19 +162,16 @@ pub fn max_pool2d_backward(
 
 /// The divisor of each window of a plane: its taps inside the input, or with
 /// `count_include_pad` its taps inside the padded input.
-fn divisors(g: &PoolGeom, count_include_pad: bool) -> Vec<f32> {
-    let mut div = Vec::with_capacity(g.out_plane());
-    for oy in 0..g.h.output {
-        for ox in 0..g.w.output {
-            let count = if count_include_pad {
-                g.h.taps_in_padded(oy) * g.w.taps_in_padded(ox)
-            } else {
-                let ((y0, y1), (x0, x1)) = (g.h.taps(oy), g.w.taps(ox));
-                (y1 - y0) * (x1 - x0)
-            };
-            div.push(count as f32);
-        }
-    }
+fn divisors(g: &PoolGeom, windows: &Windows, count_include_pad: bool) -> Vec<f32> {
+    let mut div = vec![0.0; g.out_plane()];
+    windows.for_each(|o, window| {
+        let count = if count_include_pad {
+            g.h.taps_in_padded(o / g.w.output) * g.w.taps_in_padded(o % g.w.output)
+        } else {
+            window.len()
+        };
+        div[o] = count as f32;
+    });
     div
 }
 
@@ -127,14 +179,15 @@ fn divisors(g: &PoolGeom, count_include_pad: bool) -> Vec<f32> {
 /// each window's input elements divided by the window's divisor, see
 /// [`Pool2dSpec::count_include_pad`].
 pub fn avg_pool2d(s: &Pool2dSpec, input: &[f32], output: &mut [f32]) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("input", input, g.input_len)?;
-    check_len("output", output, g.output_len)?;
-    let div = divisors(&g, s.count_include_pad);
+    let g = buffers::pool2d(s, input, output, None)?;
+    let windows = Windows::new(&g);
+    let div = divisors(&g, &windows, s.count_include_pad);
     output.par_chunks_mut(g.out_plane()).zip(input.par_chunks(g.in_plane())).for_each(|(y, x)| {
-        for (o, taps) in windows(&g) {
-            y[o] = taps.map(|i| x[i]).sum::<f32>() / div[o];
-        }
+        windows.for_each(|o, window| {
+            let mut sum = 0.0;
+            window.for_each(&g, |i| sum += x[i]);
+            y[o] = sum / div[o];
+        });
     });
     Ok(())
 }
@@ -142,16 +195,15 @@ pub fn avg_pool2d(s: &Pool2dSpec, input: &[f32], output: &mut [f32]) -> Result<(
 /// Gradient of [`avg_pool2d`]: each `grad_output` element, divided by its window's
 /// divisor, is added to every input element of the window. Overwrites `grad_input`.
 pub fn avg_pool2d_backward(s: &Pool2dSpec, grad_output: &[f32], grad_input: &mut [f32]) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("grad_output", grad_output, g.output_len)?;
-    check_len("grad_input", grad_input, g.input_len)?;
-    let div = divisors(&g, s.count_include_pad);
+    let g = buffers::pool2d_backward(s, grad_output, None, grad_input)?;
+    let windows = Windows::new(&g);
+    let div = divisors(&g, &windows, s.count_include_pad);
     grad_input.par_chunks_mut(g.in_plane()).zip(grad_output.par_chunks(g.out_plane())).for_each(|(dx, dy)| {
         dx.fill(0.0);
-        for (o, taps) in windows(&g) {
+        windows.for_each(|o, window| {
             let d = dy[o] / div[o];
-            taps.for_each(|i| dx[i] += d);
-        }
+            window.for_each(&g, |i| dx[i] += d);
+        });
     });
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Reference conv2d and its two gradients.
 
 use super::{at, bias_grad, biased, store, tap};
-use crate::error::{Error, check_len};
+use crate::buffers;
+use crate::error::Error;
 use crate::spec::Conv2dSpec;
 
 /// Reference [`crate::conv2d`]:
@@ -13,13 +14,7 @@ pub fn conv2d(
     bias: Option<&[f32]>,
     output: &mut [f32],
 ) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("input", input, g.input_len)?;
-    check_len("weight", weight, g.weight_len)?;
-    if let Some(b) = bias {
-        check_len("bias", b, s.out_channels)?;
-    }
-    check_len("output", output, g.output_len)?;
+    let g = buffers::conv2d(s, input, weight, bias, output)?;
     let mut acc = biased(g.output_len, s.out_channels, g.out_plane(), bias);
     for_each_mac(s, |i, o, k| acc[o] += input[i] as f64 * weight[k] as f64)?;
     store(output, &acc);
@@ -69,10 +64,7 @@ pub fn conv2d_backward_input(
     weight: &[f32],
     grad_input: &mut [f32],
 ) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("grad_output", grad_output, g.output_len)?;
-    check_len("weight", weight, g.weight_len)?;
-    check_len("grad_input", grad_input, g.input_len)?;
+    let g = buffers::conv2d_backward_input(s, grad_output, weight, grad_input)?;
     let mut acc = vec![0f64; g.input_len];
     for_each_mac(s, |i, o, k| acc[i] += grad_output[o] as f64 * weight[k] as f64)?;
     store(grad_input, &acc);
@@ -88,13 +80,7 @@ pub fn conv2d_backward_weight(
     grad_weight: &mut [f32],
     grad_bias: Option<&mut [f32]>,
 ) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("input", input, g.input_len)?;
-    check_len("grad_output", grad_output, g.output_len)?;
-    check_len("grad_weight", grad_weight, g.weight_len)?;
-    if let Some(b) = grad_bias.as_deref() {
-        check_len("grad_bias", b, s.out_channels)?;
-    }
+    let g = buffers::conv2d_backward_weight(s, input, grad_output, grad_weight, grad_bias.as_deref())?;
     let mut acc = vec![0f64; g.weight_len];
     for_each_mac(s, |i, o, k| acc[k] += input[i] as f64 * grad_output[o] as f64)?;
     store(grad_weight, &acc);

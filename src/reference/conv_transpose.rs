@@ -2,7 +2,8 @@
 //! a transposed convolution (not by reusing the conv reference).
 
 use super::{at, bias_grad, biased, store};
-use crate::error::{Error, check_len};
+use crate::buffers;
+use crate::error::Error;
 use crate::spec::ConvTranspose2dSpec;
 
 /// Calls `f(input_index, output_index, weight_index)` for every multiply-add of the
@@ -53,12 +54,7 @@ pub fn conv_transpose2d(
     bias: Option<&[f32]>,
     output: &mut [f32],
 ) -> Result<(), Error> {
-    check_len("input", input, s.input_len()?)?;
-    check_len("weight", weight, s.weight_len()?)?;
-    if let Some(b) = bias {
-        check_len("bias", b, s.out_channels)?;
-    }
-    check_len("output", output, s.output_len()?)?;
+    buffers::conv_transpose2d(s, input, weight, bias, output)?;
     let plane = output.len() / (s.batch * s.out_channels);
     let mut acc = biased(output.len(), s.out_channels, plane, bias);
     for_each_mac(s, |i, o, k| acc[o] += input[i] as f64 * weight[k] as f64)?;
@@ -73,9 +69,7 @@ pub fn conv_transpose2d_backward_input(
     weight: &[f32],
     grad_input: &mut [f32],
 ) -> Result<(), Error> {
-    check_len("grad_output", grad_output, s.output_len()?)?;
-    check_len("weight", weight, s.weight_len()?)?;
-    check_len("grad_input", grad_input, s.input_len()?)?;
+    buffers::conv_transpose2d_backward_input(s, grad_output, weight, grad_input)?;
     let mut acc = vec![0f64; grad_input.len()];
     for_each_mac(s, |i, o, k| acc[i] += grad_output[o] as f64 * weight[k] as f64)?;
     store(grad_input, &acc);
@@ -91,12 +85,7 @@ pub fn conv_transpose2d_backward_weight(
     grad_weight: &mut [f32],
     grad_bias: Option<&mut [f32]>,
 ) -> Result<(), Error> {
-    check_len("input", input, s.input_len()?)?;
-    check_len("grad_output", grad_output, s.output_len()?)?;
-    check_len("grad_weight", grad_weight, s.weight_len()?)?;
-    if let Some(b) = grad_bias.as_deref() {
-        check_len("grad_bias", b, s.out_channels)?;
-    }
+    buffers::conv_transpose2d_backward_weight(s, input, grad_output, grad_weight, grad_bias.as_deref())?;
     let mut acc = vec![0f64; grad_weight.len()];
     for_each_mac(s, |i, o, k| acc[k] += input[i] as f64 * grad_output[o] as f64)?;
     store(grad_weight, &acc);

@@ -1,6 +1,7 @@
 //! Reference Dropout2d.
 
-use crate::error::{Error, check_len};
+use crate::buffers;
+use crate::error::Error;
 use crate::rng::dropout_scale;
 use crate::spec::Dropout2dSpec;
 
@@ -13,10 +14,7 @@ pub fn dropout2d(
     output: &mut [f32],
     channel_scale: &mut [f32],
 ) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("input", input, g.len)?;
-    check_len("output", output, g.len)?;
-    check_len("channel_scale", channel_scale, g.batch * g.channels)?;
+    buffers::dropout2d(s, ("input", input), channel_scale, ("output", output))?;
     for (plane, scale) in channel_scale.iter_mut().enumerate() {
         *scale = dropout_scale(seed, plane, s.p);
     }
@@ -30,10 +28,7 @@ pub fn dropout2d_backward(
     channel_scale: &[f32],
     grad_input: &mut [f32],
 ) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("grad_output", grad_output, g.len)?;
-    check_len("channel_scale", channel_scale, g.batch * g.channels)?;
-    check_len("grad_input", grad_input, g.len)?;
+    let g = buffers::dropout2d(s, ("grad_output", grad_output), channel_scale, ("grad_input", grad_input))?;
     for (i, (dx, &dy)) in grad_input.iter_mut().zip(grad_output).enumerate() {
         *dx = (dy as f64 * channel_scale[i / g.plane] as f64) as f32;
     }

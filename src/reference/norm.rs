@@ -1,7 +1,8 @@
 //! Reference BatchNorm2d (PyTorch semantics: biased variance to normalise, unbiased
 //! variance into the running estimate).
 
-use crate::error::{Error, check_len};
+use crate::buffers;
+use crate::error::Error;
 use crate::spec::BatchNorm2dSpec;
 
 /// Indices of the values of channel `c` of an NCHW tensor, in memory order.
@@ -32,20 +33,13 @@ pub fn batch_norm2d_train(
     saved_mean: &mut [f32],
     saved_invstd: &mut [f32],
 ) -> Result<(), Error> {
-    let g = s.train_geometry()?;
-    check_len("input", input, g.len)?;
-    for (name, buf) in [("gamma", gamma), ("beta", beta)] {
-        check_len(name, buf, s.channels)?;
-    }
-    for (name, buf) in [
-        ("running_mean", &*running_mean),
-        ("running_var", &*running_var),
-        ("saved_mean", &*saved_mean),
-        ("saved_invstd", &*saved_invstd),
-    ] {
-        check_len(name, buf, s.channels)?;
-    }
-    check_len("output", output, g.len)?;
+    let g = buffers::batch_norm2d_train(
+        s,
+        input,
+        [("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)],
+        output,
+        [("saved_mean", saved_mean), ("saved_invstd", saved_invstd)],
+    )?;
     let count = (g.batch * g.plane) as f64;
     let m = s.momentum as f64;
     for c in 0..s.channels {
@@ -73,13 +67,12 @@ pub fn batch_norm2d_eval(
     running_var: &[f32],
     output: &mut [f32],
 ) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("input", input, g.len)?;
-    for (name, buf) in [("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)]
-    {
-        check_len(name, buf, s.channels)?;
-    }
-    check_len("output", output, g.len)?;
+    buffers::batch_norm2d_eval(
+        s,
+        input,
+        [("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)],
+        output,
+    )?;
     for c in 0..s.channels {
         let invstd = 1.0 / (running_var[c] as f64 + s.eps as f64).sqrt();
         for i in channel(s, c) {
@@ -105,15 +98,13 @@ pub fn batch_norm2d_backward(
     grad_gamma: &mut [f32],
     grad_beta: &mut [f32],
 ) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("input", input, g.len)?;
-    check_len("grad_output", grad_output, g.len)?;
-    for (name, buf) in [("gamma", gamma), ("saved_mean", saved_mean), ("saved_invstd", saved_invstd)] {
-        check_len(name, buf, s.channels)?;
-    }
-    check_len("grad_input", grad_input, g.len)?;
-    check_len("grad_gamma", grad_gamma, s.channels)?;
-    check_len("grad_beta", grad_beta, s.channels)?;
+    let g = buffers::batch_norm2d_backward(
+        s,
+        [input, grad_output],
+        [("gamma", gamma), ("saved_mean", saved_mean), ("saved_invstd", saved_invstd)],
+        grad_input,
+        [("grad_gamma", grad_gamma), ("grad_beta", grad_beta)],
+    )?;
     let count = (g.batch * g.plane) as f64;
     for c in 0..s.channels {
         let (mean, invstd) = (saved_mean[c] as f64, saved_invstd[c] as f64);

@@ -1,7 +1,8 @@
 //! Reference max and average pooling.
 
 use super::tap;
-use crate::error::{Error, check_len};
+use crate::buffers;
+use crate::error::Error;
 use crate::spec::Pool2dSpec;
 
 /// Output `[oh, ow]` of a validated spec.
@@ -35,13 +36,7 @@ fn for_each_tap(s: &Pool2dSpec, mut f: impl FnMut(usize, usize)) -> Result<(), E
 /// a NaN tap makes the output NaN. `indices` get the in-plane position `iy * w + ix` of
 /// the first maximal tap (of the first NaN, if any).
 pub fn max_pool2d(s: &Pool2dSpec, input: &[f32], output: &mut [f32], indices: Option<&mut [u32]>) -> Result<(), Error> {
-    let in_len = s.input_len()?;
-    let out_len = s.output_len()?;
-    check_len("input", input, in_len)?;
-    check_len("output", output, out_len)?;
-    if let Some(ix) = indices.as_deref() {
-        check_len("indices", ix, out_len)?;
-    }
+    let out_len = buffers::pool2d(s, input, output, indices.as_deref())?.output_len;
     let mut best: Vec<Option<usize>> = vec![None; out_len];
     for_each_tap(s, |o, i| {
         let better = match best[o] {
@@ -72,18 +67,11 @@ pub fn max_pool2d_backward(
     indices: &[u32],
     grad_input: &mut [f32],
 ) -> Result<(), Error> {
-    let in_len = s.input_len()?;
-    let out_len = s.output_len()?;
-    check_len("grad_output", grad_output, out_len)?;
-    check_len("indices", indices, out_len)?;
-    check_len("grad_input", grad_input, in_len)?;
+    buffers::pool2d_backward(s, grad_output, Some(indices), grad_input)?;
     let plane = s.input[0] * s.input[1];
-    let out_plane = out_len / (s.batch * s.channels);
-    let mut acc = vec![0f64; in_len];
+    let out_plane = grad_output.len() / (s.batch * s.channels);
+    let mut acc = vec![0f64; grad_input.len()];
     for (o, (&dy, &ix)) in grad_output.iter().zip(indices).enumerate() {
-        if ix as usize >= plane {
-            return Err(Error::Index { position: o, index: ix, plane });
-        }
         acc[o / out_plane * plane + ix as usize] += dy as f64;
     }
     super::store(grad_input, &acc);
@@ -116,10 +104,7 @@ fn divisors(s: &Pool2dSpec) -> Result<Vec<f64>, Error> {
 /// Reference [`crate::avg_pool2d`]: the sum of each window's taps inside the input,
 /// divided by the window's divisor (see [`crate::Pool2dSpec::count_include_pad`]).
 pub fn avg_pool2d(s: &Pool2dSpec, input: &[f32], output: &mut [f32]) -> Result<(), Error> {
-    let in_len = s.input_len()?;
-    let out_len = s.output_len()?;
-    check_len("input", input, in_len)?;
-    check_len("output", output, out_len)?;
+    let out_len = buffers::pool2d(s, input, output, None)?.output_len;
     let mut acc = vec![0f64; out_len];
     for_each_tap(s, |o, i| acc[o] += input[i] as f64)?;
     for (a, d) in acc.iter_mut().zip(divisors(s)?) {
@@ -132,10 +117,7 @@ pub fn avg_pool2d(s: &Pool2dSpec, input: &[f32], output: &mut [f32]) -> Result<(
 /// Reference [`crate::avg_pool2d_backward`]: each `grad_output` element, divided by its
 /// window's divisor, is added to every tap of the window inside the input.
 pub fn avg_pool2d_backward(s: &Pool2dSpec, grad_output: &[f32], grad_input: &mut [f32]) -> Result<(), Error> {
-    let in_len = s.input_len()?;
-    let out_len = s.output_len()?;
-    check_len("grad_output", grad_output, out_len)?;
-    check_len("grad_input", grad_input, in_len)?;
+    let in_len = buffers::pool2d_backward(s, grad_output, None, grad_input)?.input_len;
     let div = divisors(s)?;
     let mut acc = vec![0f64; in_len];
     for_each_tap(s, |o, i| acc[i] += grad_output[o] as f64 / div[o])?;

@@ -6,8 +6,9 @@
 //! - gradient w.r.t. input: `dx = A dy` (A's forward);
 //! - gradient w.r.t. weight: A's weight gradient with the roles of `x` and `dy` swapped.
 
+use crate::buffers;
 use crate::conv::unfolded;
-use crate::error::{Error, check_len};
+use crate::error::Error;
 use crate::spec::ConvTranspose2dSpec;
 
 /// 2-D transposed convolution (PyTorch's `F.conv_transpose2d`).
@@ -36,13 +37,7 @@ pub fn conv_transpose2d(
     bias: Option<&[f32]>,
     output: &mut [f32],
 ) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("input", input, g.output_len)?;
-    check_len("weight", weight, g.weight_len)?;
-    if let Some(b) = bias {
-        check_len("bias", b, s.out_channels)?;
-    }
-    check_len("output", output, g.input_len)?;
+    let g = buffers::conv_transpose2d(s, input, weight, bias, output)?;
     unfolded::backward_data(&g, input, weight, output)?;
     if let Some(b) = bias {
         for (i, plane) in output.chunks_exact_mut(g.in_plane()).enumerate() {
@@ -61,10 +56,7 @@ pub fn conv_transpose2d_backward_input(
     weight: &[f32],
     grad_input: &mut [f32],
 ) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("grad_output", grad_output, g.input_len)?;
-    check_len("weight", weight, g.weight_len)?;
-    check_len("grad_input", grad_input, g.output_len)?;
+    let g = buffers::conv_transpose2d_backward_input(s, grad_output, weight, grad_input)?;
     unfolded::forward(&g, grad_output, weight, None, grad_input)
 }
 
@@ -77,13 +69,7 @@ pub fn conv_transpose2d_backward_weight(
     grad_weight: &mut [f32],
     grad_bias: Option<&mut [f32]>,
 ) -> Result<(), Error> {
-    let g = s.geometry()?;
-    check_len("input", input, g.output_len)?;
-    check_len("grad_output", grad_output, g.input_len)?;
-    check_len("grad_weight", grad_weight, g.weight_len)?;
-    if let Some(b) = grad_bias.as_deref() {
-        check_len("grad_bias", b, s.out_channels)?;
-    }
+    let g = buffers::conv_transpose2d_backward_weight(s, input, grad_output, grad_weight, grad_bias.as_deref())?;
     unfolded::backward_weight(&g, grad_output, input, grad_weight)?;
     if let Some(b) = grad_bias {
         unfolded::channel_sums(grad_output, s.out_channels, g.in_plane(), b);

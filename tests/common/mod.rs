@@ -234,3 +234,90 @@ pub fn adjoint_transpose(c: &Conv2dSpec) -> ConvTranspose2dSpec {
         output_padding: [rem(0, oh, c.padding.top, c.padding.bottom), rem(1, ow, c.padding.left, c.padding.right)],
     }
 }
+
+/// Medium convolution specs (channels up to ~40, images up to 20x20) so that blocked
+/// layouts, SIMD tails (channels around 8/16/32 lanes) and several threads get exercised;
+/// few cases each, because the reference costs `O(output * kernel * channels)`.
+pub fn conv_spec_medium() -> impl Strategy<Value = Conv2dSpec> {
+    (
+        1usize..=2,
+        prop_oneof![
+            (1usize..=40, 1usize..=40).prop_map(|(i, o)| (i, o, 1)),
+            (prop::sample::select(vec![8usize, 16, 24, 33]), 1usize..=2).prop_map(|(c, m)| (c, c * m, c)),
+            (1usize..=10, 1usize..=10, 2usize..=4).prop_map(|(ipg, opg, g)| (ipg * g, opg * g, g)),
+        ],
+        (1usize..=20, 1usize..=20),
+        prop::sample::select(vec![[1usize, 1], [3, 3], [5, 5], [1, 3], [7, 7], [2, 2]]),
+        prop::sample::select(vec![[1usize, 1], [2, 2], [1, 2], [3, 3]]),
+        padding(3),
+        prop::sample::select(vec![[1usize, 1], [1, 1], [2, 2], [1, 3]]),
+    )
+        .prop_map(|(batch, (ic, oc, groups), (h, w), kernel, stride, padding, dilation)| Conv2dSpec {
+            batch,
+            in_channels: ic,
+            out_channels: oc,
+            input: [h, w],
+            kernel,
+            stride,
+            padding,
+            dilation,
+            groups,
+        })
+        .prop_filter("spec must be valid", |s| s.output().is_ok())
+}
+
+/// Medium transposed-convolution specs (see [`conv_spec_medium`]).
+pub fn conv_transpose_spec_medium() -> impl Strategy<Value = ConvTranspose2dSpec> {
+    (conv_spec_medium(), (0usize..=2, 0usize..=2))
+        .prop_map(|(c, (oph, opw))| ConvTranspose2dSpec {
+            batch: c.batch,
+            in_channels: c.in_channels,
+            out_channels: c.out_channels,
+            input: [c.input[0].div_ceil(2), c.input[1].div_ceil(2)],
+            kernel: c.kernel,
+            stride: c.stride,
+            padding: c.padding,
+            dilation: c.dilation,
+            groups: c.groups,
+            output_padding: [oph % c.stride[0].max(c.dilation[0]), opw % c.stride[1].max(c.dilation[1])],
+        })
+        .prop_filter("spec must be valid", |s| s.output().is_ok())
+}
+
+/// Medium pooling specs: many channels, larger images, the common 2x2/2 and 3x3/2 windows.
+pub fn pool_spec_medium() -> impl Strategy<Value = Pool2dSpec> {
+    (
+        (1usize..=3, 1usize..=40),
+        (1usize..=33, 1usize..=33),
+        prop::sample::select(vec![
+            ([2usize, 2], [2usize, 2]),
+            ([3, 3], [2, 2]),
+            ([3, 3], [1, 1]),
+            ([5, 5], [3, 3]),
+            ([2, 3], [1, 2]),
+        ]),
+        0usize..=1,
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|((batch, channels), (h, w), (kernel, stride), pad, ceil_mode, count_include_pad)| Pool2dSpec {
+            batch,
+            channels,
+            input: [h, w],
+            kernel,
+            stride,
+            padding: Padding::uniform(pad),
+            dilation: [1, 1],
+            ceil_mode,
+            count_include_pad,
+        })
+        .prop_filter("spec must be valid", |s| s.output().is_ok())
+}
+
+/// Medium BatchNorm2d specs: up to ~8k values per channel, so the statistics' f32
+/// reductions are long.
+pub fn bn_spec_medium() -> impl Strategy<Value = BatchNorm2dSpec> {
+    (1usize..=8, 1usize..=40, (1usize..=32, 1usize..=32))
+        .prop_map(|(batch, channels, (h, w))| BatchNorm2dSpec::new(batch, channels, [h, w]))
+        .prop_filter("training needs >= 2 values per channel", |s| s.batch * s.input[0] * s.input[1] >= 2)
+}
