@@ -7,6 +7,11 @@
 //! `SVERKA_BENCH_KERNEL=<kernel name>` and `SVERKA_BENCH_ALGORITHM=<algorithm name>`
 //! force a choice (to compare tiles; shapes the forced choice does not fit are skipped).
 //! Filter shapes with criterion's usual argument, e.g. `cargo bench --bench conv2d -- S3`.
+//!
+//! A second group expands the kernel registry (`sverka::for_each_kernel!`): every
+//! generated kernel of the active ISA on one problem of its geometry (64 -> 64 channels,
+//! 28x28, its kernel size, or 5x5 for the any-size kernels; 1x1 256 -> 256 for GEMM), one
+//! thread, so tiles can be compared (`cargo bench --bench conv2d -- kernel/`).
 
 mod common;
 
@@ -14,7 +19,8 @@ use std::time::Duration;
 
 use common::{Samples, data, pool, report_flops, thread_counts};
 use criterion::{Criterion, criterion_group, criterion_main};
-use sverka::{Algorithm, Conv2dPlan, Conv2dSpec, Padding};
+use sverka::kernels::KERNELS;
+use sverka::{Algorithm, Conv2dPlan, Conv2dSpec, Isa, Padding};
 
 /// `(id, N, C, H=W, K, kernel, stride, pad, dilation, groups)` of DESIGN §5.
 const SHAPES: [(&str, [usize; 9]); 9] = [
@@ -71,6 +77,49 @@ fn conv2d(c: &mut Criterion) {
     }
 }
 
+/// One generated kernel, forced through the plan builder, on a problem of its geometry.
+fn kernel(c: &mut Criterion, name: &str) {
+    let k = KERNELS.iter().find(|k| k.name == name).expect("registry entry");
+    let isa = Isa::active();
+    if !k.has_isa(isa) {
+        return;
+    }
+    let (ch, kern, stride, pad) = match (k.kernel, k.stride) {
+        (_, 0) => (256, 1, 1, 0),
+        ([0, 0], s) => (64, 5, s, 2),
+        ([kk, _], s) => (64, kk, s, kk / 2),
+    };
+    let s = Conv2dSpec {
+        batch: 1,
+        in_channels: ch,
+        out_channels: ch,
+        input: [28, 28],
+        kernel: [kern, kern],
+        stride: [stride, stride],
+        padding: Padding::uniform(pad),
+        dilation: [1, 1],
+        groups: 1,
+    };
+    let (x, w) = (data(s.input_len().unwrap(), 1), data(s.weight_len().unwrap(), 2));
+    let mut y = vec![0.0; s.output_len().unwrap()];
+    let pool = pool(1);
+    let mut plan = pool.install(|| Conv2dPlan::builder(&s).kernel(name).build(&w, None)).unwrap();
+    let mut samples = Samples::default();
+    c.bench_function(&format!("kernel/{name}"), |bench| {
+        bench.iter_custom(|iters| samples.time(&pool, iters, || plan.run(&x, &mut y).unwrap()))
+    });
+    report_flops(&format!("kernel/{name}"), 1, s.flops().unwrap(), &samples, &plan.to_string());
+}
+
+fn kernels(c: &mut Criterion) {
+    macro_rules! bench_kernel {
+        ($name:ident, $family:ident, $kernel:expr, $stride:expr, $rows:expr, $vectors:expr) => {
+            kernel(c, stringify!($name));
+        };
+    }
+    sverka::for_each_kernel!(bench_kernel);
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(10)
@@ -78,5 +127,5 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(2))
 }
 
-criterion_group! { name = benches; config = config(); targets = conv2d }
+criterion_group! { name = benches; config = config(); targets = conv2d, kernels }
 criterion_main!(benches);

@@ -233,3 +233,23 @@ fn plan_errors() {
         assert!(matches!(Conv2dPlan::builder(&s).isa(isa).build(&w, None), Err(Error::Unsupported { .. })));
     }
 }
+
+/// `SVERKA_ISA` values parse case-insensitively; the active level never exceeds the best
+/// one the CPU has, and every level up to the best is supported.
+#[test]
+fn isa_levels() {
+    assert_eq!(Isa::parse("AVX2"), Some(Isa::Avx2));
+    assert_eq!(Isa::parse(" portable "), Some(Isa::Portable));
+    assert_eq!(Isa::parse("avx512"), Some(Isa::Avx512));
+    assert_eq!(Isa::parse("sse9"), None);
+    assert!(Isa::active() <= Isa::best());
+    assert!(Isa::ALL.iter().filter(|&&i| i <= Isa::best()).all(|i| i.supports()));
+    assert_eq!(Isa::ALL.map(Isa::lanes), [8, 8, 16]);
+}
+
+/// A plan can be shared and sent across threads.
+#[test]
+fn plan_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Conv2dPlan>();
+}

@@ -14,7 +14,10 @@
 //! tile of a row reads, so the kernel never needs a bounds check. The reorder is the one
 //! extra copy of the input a plan owns.
 //!
-//! Loop nest (tasks in parallel over `(n, oc block, band of output rows)`):
+//! Tasks: with at least 2 images per thread, one task per image reorders it (so its blocked
+//! copy is still in L2 when used) and computes all of it; with fewer images every image is
+//! reordered first and split into (output-channel block, band of output rows) tasks, 4 per
+//! thread, so that batch 1 uses every core. Within a task:
 //!
 //! ```text
 //! for group of R rows in the band              R rows x OW x OB accumulators: L1/4
@@ -96,8 +99,8 @@ impl Direct {
             let ob = k.vectors * lanes;
             let work = g.w.output.div_ceil(k.rows) * k.rows * g.out_c.div_ceil(ob) * ob;
             // Each weight vector serves `rows` pixels: narrow tiles pay relatively more
-            // loads; (rows + 1) / rows ranks the measured AVX-512 tiles as they ran on S3
-            // (ow14 > ow8 > ow7) and the AVX2 ow6 over ow3. 840 is divisible by every tile
+            // loads; (rows + 1) / rows ranks the tiles as measured (AVX-512 ow14 over ow8
+            // by ~10% at equal work, AVX2 ow6 over ow3). 840 is divisible by every tile
             // width.
             (work * (k.rows + 1) * (840 / k.rows), k.kernel == [0, 0], i)
         })
@@ -178,26 +181,68 @@ impl Direct {
 
     /// Runs the convolution (lengths checked by the plan).
     pub(crate) fn run(&mut self, g: &ConvGeom, input: &[f32], output: &mut [f32], relu: bool) {
-        let (l, rows, cols, icb) = (self.lanes, self.rows, self.cols, self.icb);
+        let image_len = self.icb * self.rows * self.cols * self.lanes;
+        let in_image = g.in_c * g.h.input * g.w.input;
+        let threads = rayon::current_num_threads();
+        let out = OutPtr(output.as_mut_ptr());
+        let out_len = output.len();
+        // The blocked buffer is taken out of `self` (no allocation) so that tasks can
+        // write their images while sharing the rest of the plan.
+        let mut blocked = std::mem::take(&mut self.blocked);
+        let this = &*self;
+        if g.batch >= 2 * threads {
+            // Enough images: one task per image reorders it (into L2, where it stays) and
+            // computes all of its output-channel blocks.
+            blocked.par_chunks_mut(image_len).enumerate().for_each(|(n, dst)| {
+                this.reorder(g, &input[n * in_image..][..in_image], dst);
+                this.slots.with(|scratch| {
+                    for o in 0..this.n_ob {
+                        this.band(g, dst, n, o, 0..g.h.output, out, out_len, relu, scratch);
+                    }
+                });
+            });
+        } else {
+            // Few images: reorder every image first, then split each image into
+            // (output-channel block, band of rows) tasks, 4 per thread for load balance,
+            // so that batch 1 uses every core.
+            blocked.par_chunks_mut(image_len).enumerate().for_each(|(n, dst)| {
+                this.reorder(g, &input[n * in_image..][..in_image], dst);
+            });
+            let oh = g.h.output;
+            let band = oh.div_ceil((4 * threads).div_ceil(g.batch * this.n_ob).clamp(1, oh));
+            let bands = oh.div_ceil(band);
+            let per_image = this.n_ob * bands;
+            let blocked = &blocked;
+            (0..g.batch * per_image).into_par_iter().for_each(|task| {
+                let n = task / per_image;
+                let o = (task % per_image) / bands;
+                let rows = (task % bands) * band..((task % bands + 1) * band).min(oh);
+                let image = &blocked[n * image_len..][..image_len];
+                this.slots.with(|scratch| this.band(g, image, n, o, rows, out, out_len, relu, scratch));
+            });
+        }
+        self.blocked = blocked;
+    }
+
+    /// Reorders one NCHW image into the blocked layout `dst` (`[icb][rows][cols][L]`): row
+    /// by row, L channels x L pixels at a time through the block transpose. Only the
+    /// interior is written; the padding stays zero from the allocation.
+    fn reorder(&self, g: &ConvGeom, input: &[f32], dst: &mut [f32]) {
+        let (l, cols) = (self.lanes, self.cols);
         let (h, w) = (g.h, g.w);
         let in_plane = h.input * w.input;
-        // 1. Reorder the input interior into the blocked layout (the padding stays zero from
-        //    the allocation); one task per (image, channel block).
-        //    Row by row, L channels x L pixels at a time through the block transpose.
-        let transpose = self.transpose;
-        self.blocked.par_chunks_mut(rows * cols * l).enumerate().for_each(|(i, dst)| {
-            let (n, b) = (i / icb, i % icb);
+        for (b, block) in dst.chunks_exact_mut(self.rows * cols * l).enumerate() {
             let channels = l.min(g.in_c - b * l);
-            let src = &input[(n * g.in_c + b * l) * in_plane..][..channels * in_plane];
+            let src = &input[b * l * in_plane..][..channels * in_plane];
             for y in 0..h.input {
-                let row = &mut dst[((y + h.pad_begin) * cols + w.pad_begin) * l..][..w.input * l];
+                let row = &mut block[((y + h.pad_begin) * cols + w.pad_begin) * l..][..w.input * l];
                 for x0 in (0..w.input).step_by(l) {
                     let px = l.min(w.input - x0);
                     // SAFETY: the ISA is the plan's. Reads channel i < channels, pixels
                     // x0..x0 + px of row y: inside `src`. Writes pixel j < px, lane
                     // i < channels of the row: inside `row`.
                     unsafe {
-                        transpose(
+                        (self.transpose)(
                             src[y * w.input + x0..].as_ptr(),
                             in_plane,
                             channels,
@@ -208,29 +253,16 @@ impl Direct {
                     };
                 }
             }
-        });
-        // 2. Tiles. Bands of rows per task: enough tasks for 4 per thread (load balance),
-        //    which at batch 1 splits the image between the cores.
-        let threads = rayon::current_num_threads();
-        let band = h.output.div_ceil((4 * threads).div_ceil(g.batch * self.n_ob).clamp(1, h.output));
-        let bands = h.output.div_ceil(band);
-        let per_image = self.n_ob * bands;
-        let this = &*self;
-        let out = OutPtr(output.as_mut_ptr());
-        let out_len = output.len();
-        (0..g.batch * per_image).into_par_iter().for_each(|task| {
-            let n = task / per_image;
-            let o = (task % per_image) / bands;
-            let rows_range = (task % bands) * band..((task % bands + 1) * band).min(h.output);
-            this.slots.with(|scratch| this.band(g, n, o, rows_range, out, out_len, relu, scratch));
-        });
+        }
     }
 
-    /// One task: image `n`, output-channel block `o`, output rows `oh_range`.
+    /// One task: image `n` (blocked: `image`), output-channel block `o`, output rows
+    /// `oh_range`.
     #[allow(clippy::too_many_arguments)]
     fn band(
         &self,
         g: &ConvGeom,
+        image: &[f32],
         n: usize,
         o: usize,
         oh_range: std::ops::Range<usize>,
@@ -244,7 +276,6 @@ impl Direct {
         let (h, w) = (g.h, g.w);
         let ow_pad = self.ow_tiles * t;
         let plane = self.rows * self.cols * l;
-        let image = &self.blocked[n * self.icb * plane..][..self.icb * plane];
         let weights = &self.weights[o * self.icb * ntaps * l * ob..][..self.icb * ntaps * l * ob];
         let bias = &self.bias[o * ob..][..ob];
         let oc_valid = ob.min(g.out_c - o * ob);

@@ -79,6 +79,7 @@ enum Algo {
 /// A zeroed `f32` buffer whose first element is 64-byte aligned (a cache line, an AVX-512
 /// vector), so that the kernels' full-vector loads of packed weights, blocked input and
 /// scratch tiles never straddle two cache lines.
+#[derive(Default)]
 pub(crate) struct Aligned {
     data: Vec<f32>,
     offset: usize,
