@@ -168,6 +168,8 @@ fn bitwise_identical_for_any_thread_count() {
         conv(64, 72, 9, [1, 1, 0, 1], 1),
         conv(12, 12, 19, [3, 1, 1, 1], 12),
         Conv2dSpec { batch: 3, ..conv(8, 12, 11, [3, 1, 1, 2], 2) },
+        // Direct with a batch: per-image tasks at 1 and 2 threads, row bands at 3.
+        Conv2dSpec { batch: 5, ..conv(24, 40, 9, [3, 1, 1, 1], 1) },
     ];
     for isa in isas() {
         for s in &specs {
