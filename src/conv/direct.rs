@@ -202,11 +202,13 @@ impl Direct {
                 });
             });
         } else {
-            // Few images: reorder every image first, then split each image into
+            // Few images: reorder every (image, channel block) first, then split each image into
             // (output-channel block, band of rows) tasks, 4 per thread for load balance,
             // so that batch 1 uses every core.
-            blocked.par_chunks_mut(image_len).enumerate().for_each(|(n, dst)| {
-                this.reorder(g, &input[n * in_image..][..in_image], dst);
+            let block_len = this.rows * this.cols * this.lanes;
+            blocked.par_chunks_mut(block_len).enumerate().for_each(|(i, dst)| {
+                let (n, b) = (i / this.icb, i % this.icb);
+                this.reorder_block(g, &input[n * in_image..][..in_image], b, dst);
             });
             let oh = g.h.output;
             let band = oh.div_ceil((4 * threads).div_ceil(g.batch * this.n_ob).clamp(1, oh));
@@ -224,34 +226,39 @@ impl Direct {
         self.blocked = blocked;
     }
 
-    /// Reorders one NCHW image into the blocked layout `dst` (`[icb][rows][cols][L]`): row
-    /// by row, L channels x L pixels at a time through the block transpose. Only the
-    /// interior is written; the padding stays zero from the allocation.
+    /// Reorders one NCHW image into the blocked layout `dst` (`[icb][rows][cols][L]`).
     fn reorder(&self, g: &ConvGeom, input: &[f32], dst: &mut [f32]) {
+        for (b, block) in dst.chunks_exact_mut(self.rows * self.cols * self.lanes).enumerate() {
+            self.reorder_block(g, input, b, block);
+        }
+    }
+
+    /// Reorders channel block `b` of one NCHW image into `dst` (`[rows][cols][L]`): row by
+    /// row, L channels x L pixels at a time through the block transpose. Only the interior
+    /// is written; the padding stays zero from the allocation.
+    fn reorder_block(&self, g: &ConvGeom, input: &[f32], b: usize, dst: &mut [f32]) {
         let (l, cols) = (self.lanes, self.cols);
         let (h, w) = (g.h, g.w);
         let in_plane = h.input * w.input;
-        for (b, block) in dst.chunks_exact_mut(self.rows * cols * l).enumerate() {
-            let channels = l.min(g.in_c - b * l);
-            let src = &input[b * l * in_plane..][..channels * in_plane];
-            for y in 0..h.input {
-                let row = &mut block[((y + h.pad_begin) * cols + w.pad_begin) * l..][..w.input * l];
-                for x0 in (0..w.input).step_by(l) {
-                    let px = l.min(w.input - x0);
-                    // SAFETY: the ISA is the plan's. Reads channel i < channels, pixels
-                    // x0..x0 + px of row y: inside `src`. Writes pixel j < px, lane
-                    // i < channels of the row: inside `row`.
-                    unsafe {
-                        (self.transpose)(
-                            src[y * w.input + x0..].as_ptr(),
-                            in_plane,
-                            channels,
-                            px,
-                            row[x0 * l..].as_mut_ptr(),
-                            l,
-                        )
-                    };
-                }
+        let channels = l.min(g.in_c - b * l);
+        let src = &input[b * l * in_plane..][..channels * in_plane];
+        for y in 0..h.input {
+            let row = &mut dst[((y + h.pad_begin) * cols + w.pad_begin) * l..][..w.input * l];
+            for x0 in (0..w.input).step_by(l) {
+                let px = l.min(w.input - x0);
+                // SAFETY: the ISA is the plan's. Reads channel i < channels, pixels
+                // x0..x0 + px of row y: inside `src`. Writes pixel j < px, lane
+                // i < channels of the row: inside `row`.
+                unsafe {
+                    (self.transpose)(
+                        src[y * w.input + x0..].as_ptr(),
+                        in_plane,
+                        channels,
+                        px,
+                        row[x0 * l..].as_mut_ptr(),
+                        l,
+                    )
+                };
             }
         }
     }
