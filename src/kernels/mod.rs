@@ -2,7 +2,7 @@
 //! rendered by `codegen/mod.rs`), the hand-written depthwise kernel, their contracts and
 //! the registry that dispatch, tests and benches share.
 //!
-//! Each kernel is a generic `#[inline(always)]` function over [`Simd`], instantiated per
+//! Each kernel is a generic `#[inline(always)]` function over the crate's `Simd` trait, instantiated per
 //! ISA in an `#[inline(never)]` `#[target_feature]` entry point named `<kernel>__<isa>`
 //! (so a profiler shows `direct_k3x3s1_ow14_oc2v__avx512`). Drivers fetch the entry for the
 //! active ISA from the entry tables; nothing outside this module calls a kernel directly.
