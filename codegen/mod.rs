@@ -178,6 +178,7 @@ fn direct_kernel(o: &mut Out, k: &Kernel, taps: Taps) {
     o.line("///");
     o.line("/// # Safety");
     o.line("/// The CPU supports `S`; `a` satisfies the contract of [`DirectArgs`].");
+    x86_only(o, k);
     o.line("#[inline(always)]");
     o.line(&format!("unsafe fn {}<S: Simd>(a: &DirectArgs) {{", k.name));
     o.line("let l = S::LANES;");
@@ -236,6 +237,14 @@ fn direct_kernel(o: &mut Out, k: &Kernel, taps: Taps) {
     o.line("");
 }
 
+/// Tiles without a portable entry exist only on x86-64: their generic body is compiled
+/// only there (elsewhere it would be dead code).
+fn x86_only(o: &mut Out, k: &Kernel) {
+    if k.isas & 1 == 0 {
+        o.line("#[cfg(target_arch = \"x86_64\")]");
+    }
+}
+
 /// The lane loop of one tap: every input channel of the block, broadcast per pixel.
 fn direct_lanes(o: &mut Out, ow: usize, ocv: usize, s: usize) {
     // Two lanes per iteration (LANES is even on every ISA): half the loop overhead.
@@ -268,6 +277,7 @@ fn gemm_kernel(o: &mut Out, k: &Kernel) {
     o.line("///");
     o.line("/// # Safety");
     o.line("/// The CPU supports `S`; `g` satisfies the contract of [`GemmArgs`].");
+    x86_only(o, k);
     o.line("#[inline(always)]");
     o.line(&format!("unsafe fn {}<S: Simd>(g: &GemmArgs) {{", k.name));
     o.line("let l = S::LANES;");
