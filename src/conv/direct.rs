@@ -6,8 +6,9 @@
 //! input   NCHW  --reorder-->  blocked [n][icb][rows][cols][L]   zero padding included
 //! weight  [oc][ic][kh][kw] --pack-->  [oc / OB][icb][kh * kw][L][OB]
 //! kernel  tile = T pixels of one output row x OB output channels, accumulated in
-//!         registers over every (input block, tap, lane); written pixel-major to a
-//!         stack tile, then transposed into the NCHW output.
+//!         registers over the (input block, tap chunk) of a pass; the partial sums live
+//!         pixel-major in a per-thread row scratch [rows][OWpad][OB] between passes,
+//!         then L x L blocks of it are transposed into the NCHW output.
 //! ```
 //!
 //! `rows`/`cols` are the padded input plus, on the right, the columns the last (partial)

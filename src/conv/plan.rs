@@ -22,7 +22,15 @@ use crate::isa::Isa;
 use crate::kernels::{KERNELS, kernel_index};
 use crate::spec::{Conv2dSpec, ConvGeom};
 
-/// The convolution algorithms, in the order the planner tries them.
+/// The convolution algorithms, in the order the planner tries them; a plan takes the first
+/// that accepts its spec:
+///
+/// | algorithm | accepts |
+/// |---|---|
+/// | [`Algorithm::Depthwise`] | `groups == in_channels == out_channels`, stride 1 |
+/// | [`Algorithm::Gemm1x1`] | 1x1 kernel, stride 1, no padding (any groups) |
+/// | [`Algorithm::Direct`] | `groups == 1`, stride 1x1 or 2x2, at least `lanes / 2` input channels |
+/// | [`Algorithm::ImplicitGemm`] | everything (any kernel, stride, dilation, padding, groups) |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Algorithm {
     /// One vector kernel per channel plane (`groups == channels`), vectorised along rows.
