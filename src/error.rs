@@ -114,6 +114,18 @@ pub enum Error {
         /// The underlying error, as text.
         message: String,
     },
+    /// A tensor's shape does not fit the layer, loss or optimiser it was given to
+    /// (`sverka::nn`).
+    Shape {
+        /// What is wrong, with the shapes involved.
+        message: String,
+    },
+    /// A layer or optimiser was used out of order, e.g. `backward` before `forward`
+    /// (`sverka::nn`).
+    State {
+        /// What is wrong, in words.
+        message: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -151,6 +163,8 @@ impl fmt::Display for Error {
             Error::Format { message } => write!(f, "malformed data: {message}"),
             Error::Unsupported { what } => write!(f, "unsupported: {what}"),
             Error::Io { message } => write!(f, "i/o error: {message}"),
+            Error::Shape { message } => write!(f, "shape mismatch: {message}"),
+            Error::State { message } => write!(f, "invalid state: {message}"),
         }
     }
 }

@@ -35,6 +35,7 @@ mod dropout;
 mod error;
 mod isa;
 pub mod kernels;
+pub mod nn;
 mod norm;
 mod pool;
 pub mod reference;
