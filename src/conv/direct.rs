@@ -15,10 +15,12 @@
 //! tile of a row reads, so the kernel never needs a bounds check. The reorder is the one
 //! extra copy of the input a plan owns.
 //!
-//! Tasks: with at least 2 images per thread, one task per image reorders it (so its blocked
-//! copy is still in L2 when used) and computes all of it; with fewer images every image is
-//! reordered first and split into (output-channel block, band of output rows) tasks, 4 per
-//! thread, so that batch 1 uses every core. Within a task:
+//! Tasks: with at least 2 images per thread (at plan time), one task per image reorders it
+//! into the thread's own blocked-image buffer (reused image after image, so it stays in L2
+//! instead of a batch-sized buffer streaming through memory) and computes all of it; with
+//! fewer images every image is reordered into a batch-sized buffer first and split into
+//! (output-channel block, band of output rows) tasks, 4 per thread, so that batch 1 uses
+//! every core. Within a task:
 //!
 //! ```text
 //! for group of R rows in the band              R rows x OW x OB accumulators: L1/4
@@ -64,6 +66,10 @@ pub(crate) struct Direct {
     slots: Slots,
     weights: Aligned,
     bias: Vec<f32>,
+    /// With a large batch (decided at plan time): one blocked image per thread, reused
+    /// image after image so it stays in L2. Otherwise `None` and the whole batch is
+    /// reordered into `blocked`.
+    images: Option<Slots>,
     blocked: Aligned,
 }
 
@@ -136,7 +142,10 @@ impl Direct {
         let ow_pad = ow_tiles * k.rows;
         let group = (l1 / 4 / (ow_pad * ob * f)).clamp(1, h.output);
         let weights = Aligned::zeroed(product("packed weights", &[n_ob, icb, ntaps, lanes, ob])?)?;
-        let blocked = Aligned::zeroed(product("blocked input", &[g.batch, icb, rows, cols, lanes])?)?;
+        let image_len = product("blocked input", &[icb, rows, cols, lanes])?;
+        let per_image = g.batch >= 2 * rayon::current_num_threads();
+        let images = if per_image { Some(Slots::new(image_len)?) } else { None };
+        let blocked = Aligned::zeroed(if per_image { 0 } else { product("blocked input", &[g.batch, image_len])? })?;
         Ok(Direct {
             kernel,
             entry,
@@ -154,6 +163,7 @@ impl Direct {
             slots: Slots::new(product("direct scratch", &[group, ow_pad, ob])?)?,
             weights,
             bias: try_zeroed(n_ob * ob)?,
+            images,
             blocked,
         })
     }
@@ -187,43 +197,46 @@ impl Direct {
         let threads = rayon::current_num_threads();
         let out = OutPtr(output.as_mut_ptr());
         let out_len = output.len();
-        // The blocked buffer is taken out of `self` (no allocation) so that tasks can
-        // write their images while sharing the rest of the plan.
-        let mut blocked = std::mem::take(&mut self.blocked);
         let this = &*self;
-        if g.batch >= 2 * threads {
-            // Enough images: one task per image reorders it (into L2, where it stays) and
-            // computes all of its output-channel blocks.
-            blocked.par_chunks_mut(image_len).enumerate().for_each(|(n, dst)| {
-                this.reorder(g, &input[n * in_image..][..in_image], dst);
-                this.slots.with(|scratch| {
-                    for o in 0..this.n_ob {
-                        this.band(g, dst, n, o, 0..g.h.output, out, out_len, relu, scratch);
-                    }
+        if let Some(images) = &this.images {
+            // Large batch: one task per image reorders it into this thread's image buffer
+            // (in L2, reused for the next image) and computes all its output channels.
+            // The padding of the buffer is never written, so it stays zero.
+            (0..g.batch).into_par_iter().for_each(|n| {
+                images.with(|image| {
+                    this.reorder(g, &input[n * in_image..][..in_image], image);
+                    this.slots.with(|scratch| {
+                        for o in 0..this.n_ob {
+                            this.band(g, image, n, o, 0..g.h.output, out, out_len, relu, scratch);
+                        }
+                    });
                 });
             });
-        } else {
-            // Few images: reorder every (image, channel block) first, then split each image into
-            // (output-channel block, band of rows) tasks, 4 per thread for load balance,
-            // so that batch 1 uses every core.
-            let block_len = this.rows * this.cols * this.lanes;
-            blocked.par_chunks_mut(block_len).enumerate().for_each(|(i, dst)| {
-                let (n, b) = (i / this.icb, i % this.icb);
-                this.reorder_block(g, &input[n * in_image..][..in_image], b, dst);
-            });
-            let oh = g.h.output;
-            let band = oh.div_ceil((4 * threads).div_ceil(g.batch * this.n_ob).clamp(1, oh));
-            let bands = oh.div_ceil(band);
-            let per_image = this.n_ob * bands;
-            let blocked = &blocked;
-            (0..g.batch * per_image).into_par_iter().for_each(|task| {
-                let n = task / per_image;
-                let o = (task % per_image) / bands;
-                let rows = (task % bands) * band..((task % bands + 1) * band).min(oh);
-                let image = &blocked[n * image_len..][..image_len];
-                this.slots.with(|scratch| this.band(g, image, n, o, rows, out, out_len, relu, scratch));
-            });
+            return;
         }
+        // Few images: reorder every (image, channel block) first, then split each image
+        // into (output-channel block, band of rows) tasks, 4 per thread for load balance,
+        // so that batch 1 uses every core. The blocked buffer is taken out of `self` (no
+        // allocation) so that tasks can write it while sharing the rest of the plan.
+        let mut blocked = std::mem::take(&mut self.blocked);
+        let this = &*self;
+        let block_len = this.rows * this.cols * this.lanes;
+        blocked.par_chunks_mut(block_len).enumerate().for_each(|(i, dst)| {
+            let (n, b) = (i / this.icb, i % this.icb);
+            this.reorder_block(g, &input[n * in_image..][..in_image], b, dst);
+        });
+        let oh = g.h.output;
+        let band = oh.div_ceil((4 * threads).div_ceil(g.batch * this.n_ob).clamp(1, oh));
+        let bands = oh.div_ceil(band);
+        let per_image = this.n_ob * bands;
+        let blocked_ref = &blocked;
+        (0..g.batch * per_image).into_par_iter().for_each(|task| {
+            let n = task / per_image;
+            let o = (task % per_image) / bands;
+            let rows = (task % bands) * band..((task % bands + 1) * band).min(oh);
+            let image = &blocked_ref[n * image_len..][..image_len];
+            this.slots.with(|scratch| this.band(g, image, n, o, rows, out, out_len, relu, scratch));
+        });
         self.blocked = blocked;
     }
 
