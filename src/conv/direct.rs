@@ -19,7 +19,7 @@
 //! into the thread's own blocked-image buffer (reused image after image, so it stays in L2
 //! instead of a batch-sized buffer streaming through memory) and computes all of it; with
 //! fewer images every image is reordered into a batch-sized buffer first and split into
-//! (output-channel block, band of output rows) tasks, 4 per thread, so that batch 1 uses
+//! (output-channel block, band of output rows) tasks, 8 per thread, so that batch 1 uses
 //! every core. Within a task:
 //!
 //! ```text
@@ -215,7 +215,7 @@ impl Direct {
             return;
         }
         // Few images: reorder every (image, channel block) first, then split each image
-        // into (output-channel block, band of rows) tasks, 4 per thread for load balance,
+        // into (output-channel block, band of rows) tasks, 8 per thread for load balance,
         // so that batch 1 uses every core. The blocked buffer is taken out of `self` (no
         // allocation) so that tasks can write it while sharing the rest of the plan.
         let mut blocked = std::mem::take(&mut self.blocked);
@@ -226,7 +226,7 @@ impl Direct {
             this.reorder_block(g, &input[n * in_image..][..in_image], b, dst);
         });
         let oh = g.h.output;
-        let band = oh.div_ceil((4 * threads).div_ceil(g.batch * this.n_ob).clamp(1, oh));
+        let band = oh.div_ceil((8 * threads).div_ceil(g.batch * this.n_ob).clamp(1, oh));
         let bands = oh.div_ceil(band);
         let per_image = this.n_ob * bands;
         let blocked_ref = &blocked;
