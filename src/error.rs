@@ -103,6 +103,12 @@ pub enum Error {
         /// What is wrong, in words.
         message: String,
     },
+    /// A forced choice (ISA, algorithm or kernel of a plan) that the CPU or the problem
+    /// does not support.
+    Unsupported {
+        /// What was asked for, in words.
+        what: String,
+    },
     /// An I/O error from reading or writing a file.
     Io {
         /// The underlying error, as text.
@@ -155,6 +161,7 @@ impl fmt::Display for Error {
             }
             Error::Alloc { elements } => write!(f, "cannot allocate {elements} f32 elements"),
             Error::Format { message } => write!(f, "malformed data: {message}"),
+            Error::Unsupported { what } => write!(f, "unsupported: {what}"),
             Error::Io { message } => write!(f, "i/o error: {message}"),
             Error::Shape { message } => write!(f, "shape mismatch: {message}"),
             Error::State { message } => write!(f, "invalid state: {message}"),

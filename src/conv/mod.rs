@@ -1,8 +1,15 @@
-//! conv2d forward and backward: validation, then the unfolded (im2col + GEMM) driver.
+//! conv2d forward and backward. The forward pass goes through a [`Conv2dPlan`] (SIMD
+//! kernels, see `plan.rs`); the gradients use the unfolded (im2col + GEMM) driver.
 
+mod depthwise;
+mod direct;
 mod gemm;
+mod implicit_gemm;
+mod plan;
 mod unfold;
 pub(crate) mod unfolded;
+
+pub use plan::{Algorithm, Conv2dPlan, Conv2dPlanBuilder};
 
 use crate::buffers;
 use crate::error::Error;
@@ -21,8 +28,8 @@ pub fn conv2d(
     bias: Option<&[f32]>,
     output: &mut [f32],
 ) -> Result<(), Error> {
-    let g = buffers::conv2d(s, input, weight, bias, output)?;
-    unfolded::forward(&g, input, weight, bias, output)
+    buffers::conv2d(s, input, weight, bias, output)?;
+    Conv2dPlan::new(s, weight, bias)?.run(input, output)
 }
 
 /// Gradient of [`conv2d`] with respect to its input: `grad_input = conv^T(grad_output)`.

@@ -1,0 +1,93 @@
+//! Depthwise convolution (`groups == in_channels == out_channels`, stride 1): one task per
+//! channel plane, copied into a zero-padded scratch plane, then the vector kernel of
+//! [`crate::kernels::depthwise`] along the output rows.
+
+use rayon::prelude::*;
+
+use super::plan::{OutPtr, Slots};
+use crate::error::Error;
+use crate::isa::Isa;
+use crate::kernels::depthwise::{DepthwiseArgs, depthwise_entry};
+use crate::spec::{ConvGeom, product};
+
+/// A planned depthwise convolution.
+pub(crate) struct Depthwise {
+    entry: unsafe fn(&DepthwiseArgs),
+    /// Padded row length.
+    cols: usize,
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+    slots: Slots,
+}
+
+impl Depthwise {
+    /// Depthwise with multiplier 1 and stride 1 (any kernel, dilation, padding).
+    pub(crate) fn accepts(g: &ConvGeom) -> bool {
+        g.groups == g.in_c && g.in_c == g.out_c && g.h.stride == 1 && g.w.stride == 1
+    }
+
+    /// Plans `g`; the caller checked [`Depthwise::accepts`].
+    pub(crate) fn new(g: &ConvGeom, isa: Isa) -> Result<Depthwise, Error> {
+        let rows = g.h.input + g.h.pad_begin + g.h.pad_end;
+        let cols = g.w.input + g.w.pad_begin + g.w.pad_end;
+        // The last row's partial vector reads up to L - 1 floats past the plane.
+        let scratch = product("depthwise scratch", &[rows, cols])?.checked_add(isa.lanes());
+        let scratch = scratch.ok_or(Error::Overflow { what: "depthwise scratch" })?;
+        Ok(Depthwise {
+            entry: depthwise_entry(isa),
+            cols,
+            weights: crate::error::try_zeroed(g.weight_len)?,
+            bias: crate::error::try_zeroed(g.out_c)?,
+            slots: Slots::new(scratch)?,
+        })
+    }
+
+    /// Copies the weights (`[c][1][kh][kw]` is already the kernel's layout) and bias.
+    pub(crate) fn set_weights(&mut self, weight: &[f32], bias: Option<&[f32]>) {
+        self.weights.copy_from_slice(weight);
+        match bias {
+            Some(b) => self.bias.copy_from_slice(b),
+            None => self.bias.fill(0.0),
+        }
+    }
+
+    /// Runs the convolution (lengths checked by the plan).
+    pub(crate) fn run(&mut self, g: &ConvGeom, input: &[f32], output: &mut [f32], relu: bool) {
+        let (h, w) = (g.h, g.w);
+        let (in_plane, out_plane, taps) = (h.input * w.input, h.output * w.output, h.kernel * w.kernel);
+        let out = OutPtr(output.as_mut_ptr());
+        let this = &*self;
+        (0..g.batch * g.in_c).into_par_iter().for_each(|plane| {
+            let c = plane % g.in_c;
+            let src = &input[plane * in_plane..][..in_plane];
+            this.slots.with(|buf| {
+                // The padding of the scratch plane is zero from allocation and never
+                // written; only the interior is overwritten.
+                for (y, row) in src.chunks_exact(w.input).enumerate() {
+                    buf[(y + h.pad_begin) * this.cols + w.pad_begin..][..w.input].copy_from_slice(row);
+                }
+                let args = DepthwiseArgs {
+                    x: buf.as_ptr(),
+                    cols: this.cols,
+                    w: this.weights[c * taps..][..taps].as_ptr(),
+                    kernel: [h.kernel, w.kernel],
+                    dilation: [h.dilation, w.dilation],
+                    bias: this.bias[c],
+                    // SAFETY (pointer arithmetic): plane < batch * out_c, so the plane
+                    // starts inside the output slice.
+                    out: unsafe { out.add(plane * out_plane) },
+                    oh: h.output,
+                    ow: w.output,
+                    ldo: w.output,
+                    relu,
+                };
+                // SAFETY: the entry is for the plan's ISA. With stride 1, rows = oh +
+                // (kh-1)*dh and cols = ow + (kw-1)*dw, so every read is inside the padded
+                // plane except the last row's partial vector, which stays within the L
+                // floats of slack; the output plane `plane` (oh x ow floats) is written
+                // by this task only.
+                unsafe { (this.entry)(&args) };
+            });
+        });
+    }
+}

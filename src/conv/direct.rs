@@ -1,0 +1,368 @@
+//! Direct convolution on the channel-blocked layout.
+//!
+//! Layouts (`L` = lanes of the ISA, `T` = tile pixels, `V` = tile vectors, `OB = V * L`):
+//!
+//! ```text
+//! input   NCHW  --reorder-->  blocked [n][icb][rows][cols][L]   zero padding included
+//! weight  [oc][ic][kh][kw] --pack-->  [oc / OB][icb][kh * kw][L][OB]
+//! kernel  tile = T pixels of one output row x OB output channels, accumulated in
+//!         registers over the (input block, tap chunk) of a pass; the partial sums live
+//!         pixel-major in a per-thread row scratch [rows][OWpad][OB] between passes,
+//!         then L x L blocks of it are transposed into the NCHW output.
+//! ```
+//!
+//! `rows`/`cols` are the padded input plus, on the right, the columns the last (partial)
+//! tile of a row reads, so the kernel never needs a bounds check. The reorder is the one
+//! extra copy of the input a plan owns.
+//!
+//! Tasks: with at least 2 images per thread (at plan time), one task per image reorders it
+//! into the thread's own blocked-image buffer (reused image after image, so it stays in L2
+//! instead of a batch-sized buffer streaming through memory) and computes all of it; with
+//! fewer images every image is reordered into a batch-sized buffer first and split into
+//! (output-channel block, band of output rows) tasks, 8 per thread, so that batch 1 uses
+//! every core. Within a task:
+//!
+//! ```text
+//! for group of R rows in the band              R rows x OW x OB accumulators: L1/4
+//!   for pass (input block b, chunk of taps)    its weights L * taps * OB: <= L1/2
+//!     for oh in group, for ow tile:            kernel: acc (+)= x * w over the pass
+//!   transpose the R rows into the NCHW output  (L x L blocks)
+//! ```
+//!
+//! A pass's weights stay in L1 while every tile of the group uses them, instead of
+//! streaming all the weights from L2 for every tile; the partial sums round-trip through
+//! the L1-resident row scratch once per pass (2 x 28 vector moves per ~4000 FMAs).
+
+use rayon::prelude::*;
+
+use super::plan::{Aligned, OutPtr, Slots};
+use crate::error::{Error, try_zeroed};
+use crate::isa::{Isa, cache_sizes};
+use crate::kernels::{DirectArgs, DirectFn, Family, KERNELS, TransposeFn, direct_entry, transpose_entry};
+use crate::spec::{ConvGeom, product};
+
+/// A planned direct convolution.
+pub(crate) struct Direct {
+    kernel: usize,
+    entry: DirectFn,
+    transpose: TransposeFn,
+    lanes: usize,
+    /// Input-channel blocks of `lanes` channels.
+    icb: usize,
+    /// Output channels per block (`V * lanes`) and the block count.
+    ob: usize,
+    n_ob: usize,
+    /// Blocked plane size.
+    rows: usize,
+    cols: usize,
+    /// Tiles per output row.
+    ow_tiles: usize,
+    /// Tap offsets in floats, `(kh * dh * cols + kw * dw) * lanes`.
+    taps: Vec<usize>,
+    /// Taps per pass (all of them for the unrolled 3x3 kernels).
+    chunk: usize,
+    /// Output rows per group (rows of accumulators kept in the scratch).
+    group: usize,
+    slots: Slots,
+    weights: Aligned,
+    bias: Vec<f32>,
+    /// With a large batch (decided at plan time): one blocked image per thread, reused
+    /// image after image so it stays in L2. Otherwise `None` and the whole batch is
+    /// reordered into `blocked`.
+    images: Option<Slots>,
+    blocked: Aligned,
+}
+
+impl Direct {
+    /// Whether a direct kernel of `isa` fits `g` (the forced kernel, if given).
+    pub(crate) fn accepts(g: &ConvGeom, isa: Isa, forced: Option<usize>) -> bool {
+        Direct::choose(g, isa, forced).is_some()
+    }
+
+    /// The best fitting kernel: the least padded work (output pixels rounded up to the tile
+    /// width times output channels rounded up to the channel block) weighted by the tile's
+    /// load overhead, then a 3x3-specialised kernel over a generic one, then registry order.
+    fn choose(g: &ConvGeom, isa: Isa, forced: Option<usize>) -> Option<usize> {
+        let lanes = isa.lanes();
+        // Blocking pads the input channels to a multiple of L: below L/2 channels most of
+        // the work would be multiplications by zero (the implicit GEMM handles those).
+        if g.groups != 1 || g.in_c * 2 < lanes || g.h.stride != g.w.stride {
+            return None;
+        }
+        let (kernel, stride) = ([g.h.kernel, g.w.kernel], [g.h.stride, g.w.stride]);
+        let fits = |i: usize| {
+            let k = &KERNELS[i];
+            k.family == Family::Direct
+                && k.has_isa(isa)
+                && k.fits(kernel, stride)
+                && k.rows <= lanes
+                && direct_entry(i, isa).is_some()
+        };
+        if let Some(i) = forced {
+            return fits(i).then_some(i);
+        }
+        (0..KERNELS.len()).filter(|&i| fits(i)).min_by_key(|&i| {
+            let k = &KERNELS[i];
+            let ob = k.vectors * lanes;
+            let work = g.w.output.div_ceil(k.rows) * k.rows * g.out_c.div_ceil(ob) * ob;
+            // Each weight vector serves `rows` pixels: narrow tiles pay relatively more
+            // loads. (rows + 2) / rows matches the measured ratios at equal work: AVX-512
+            // ow14 ~10% faster than ow8, AVX2 ow6 ~28% faster than ow3. 840 is divisible by
+            // every tile width.
+            (work * (k.rows + 2) * (840 / k.rows), k.kernel == [0, 0], i)
+        })
+    }
+
+    /// Plans `g`; the caller checked [`Direct::accepts`].
+    pub(crate) fn new(g: &ConvGeom, isa: Isa, forced: Option<usize>) -> Result<Direct, Error> {
+        let kernel = Direct::choose(g, isa, forced).ok_or(Error::Unsupported { what: "direct kernel".into() })?;
+        let entry = direct_entry(kernel, isa).ok_or(Error::Unsupported { what: "direct entry".into() })?;
+        let k = &KERNELS[kernel];
+        let lanes = isa.lanes();
+        let (h, w) = (g.h, g.w);
+        let ob = k.vectors * lanes;
+        let ow_tiles = w.output.div_ceil(k.rows);
+        let rows = h.input + h.pad_begin + h.pad_end;
+        // The last tile reads pixel (ow_tiles * T - 1), tap kw - 1.
+        let reach = (ow_tiles * k.rows - 1) * w.stride + (w.kernel - 1) * w.dilation + 1;
+        let cols = (w.input + w.pad_begin + w.pad_end).max(reach);
+        let icb = g.in_c.div_ceil(lanes);
+        let n_ob = g.out_c.div_ceil(ob);
+        let taps = (0..h.kernel)
+            .flat_map(|i| (0..w.kernel).map(move |j| (i * h.dilation * cols + j * w.dilation) * lanes))
+            .collect();
+        let ntaps = h.kernel * w.kernel;
+        let (l1, _) = cache_sizes();
+        let f = std::mem::size_of::<f32>();
+        // A pass's weights (L * chunk * OB floats) in half of L1, chunks evened out; the
+        // unrolled 3x3 kernels always take their 9 taps.
+        let chunk = if k.kernel == [0, 0] { (l1 / 2 / (lanes * ob * f)).clamp(1, ntaps) } else { ntaps };
+        let chunk = ntaps.div_ceil(ntaps.div_ceil(chunk));
+        // A group's accumulators (group * OWpad * OB floats) in a quarter of L1.
+        let ow_pad = ow_tiles * k.rows;
+        let group = (l1 / 4 / (ow_pad * ob * f)).clamp(1, h.output);
+        let weights = Aligned::zeroed(product("packed weights", &[n_ob, icb, ntaps, lanes, ob])?)?;
+        let image_len = product("blocked input", &[icb, rows, cols, lanes])?;
+        let per_image = g.batch >= 2 * rayon::current_num_threads();
+        let images = if per_image { Some(Slots::new(image_len)?) } else { None };
+        let blocked = Aligned::zeroed(if per_image { 0 } else { product("blocked input", &[g.batch, image_len])? })?;
+        Ok(Direct {
+            kernel,
+            entry,
+            transpose: transpose_entry(isa),
+            lanes,
+            icb,
+            ob,
+            n_ob,
+            rows,
+            cols,
+            ow_tiles,
+            taps,
+            chunk,
+            group,
+            slots: Slots::new(product("direct scratch", &[group, ow_pad, ob])?)?,
+            weights,
+            bias: try_zeroed(n_ob * ob)?,
+            images,
+            blocked,
+        })
+    }
+
+    /// Index of the kernel in `KERNELS`.
+    pub(crate) fn kernel(&self) -> usize {
+        self.kernel
+    }
+
+    /// Packs `weight` `[oc][ic][kh][kw]` into `[oc / OB][icb][kh * kw][L][OB]`, zero-padded.
+    pub(crate) fn set_weights(&mut self, g: &ConvGeom, weight: &[f32], bias: Option<&[f32]>) {
+        let (l, ob, ntaps) = (self.lanes, self.ob, self.taps.len());
+        for (i, dst) in self.weights.iter_mut().enumerate() {
+            let j = i % ob;
+            let lane = (i / ob) % l;
+            let t = (i / (ob * l)) % ntaps;
+            let b = (i / (ob * l * ntaps)) % self.icb;
+            let o = i / (ob * l * ntaps * self.icb);
+            let (oc, ic) = (o * ob + j, b * l + lane);
+            *dst = if oc < g.out_c && ic < g.in_c { weight[(oc * g.in_c + ic) * ntaps + t] } else { 0.0 };
+        }
+        for (oc, dst) in self.bias.iter_mut().enumerate() {
+            *dst = bias.and_then(|b| b.get(oc)).copied().unwrap_or(0.0);
+        }
+    }
+
+    /// Runs the convolution (lengths checked by the plan).
+    pub(crate) fn run(&mut self, g: &ConvGeom, input: &[f32], output: &mut [f32], relu: bool) {
+        let image_len = self.icb * self.rows * self.cols * self.lanes;
+        let in_image = g.in_c * g.h.input * g.w.input;
+        let threads = rayon::current_num_threads();
+        let out = OutPtr(output.as_mut_ptr());
+        let out_len = output.len();
+        let this = &*self;
+        if let Some(images) = &this.images {
+            // Large batch: one task per image reorders it into this thread's image buffer
+            // (in L2, reused for the next image) and computes all its output channels.
+            // The padding of the buffer is never written, so it stays zero.
+            (0..g.batch).into_par_iter().for_each(|n| {
+                images.with(|image| {
+                    this.reorder(g, &input[n * in_image..][..in_image], image);
+                    this.slots.with(|scratch| {
+                        for o in 0..this.n_ob {
+                            this.band(g, image, n, o, 0..g.h.output, out, out_len, relu, scratch);
+                        }
+                    });
+                });
+            });
+            return;
+        }
+        // Few images: reorder every (image, channel block) first, then split each image
+        // into (output-channel block, band of rows) tasks, 8 per thread for load balance,
+        // so that batch 1 uses every core. The blocked buffer is taken out of `self` (no
+        // allocation) so that tasks can write it while sharing the rest of the plan.
+        let mut blocked = std::mem::take(&mut self.blocked);
+        let this = &*self;
+        let block_len = this.rows * this.cols * this.lanes;
+        blocked.par_chunks_mut(block_len).enumerate().for_each(|(i, dst)| {
+            let (n, b) = (i / this.icb, i % this.icb);
+            this.reorder_block(g, &input[n * in_image..][..in_image], b, dst);
+        });
+        let oh = g.h.output;
+        let band = oh.div_ceil((8 * threads).div_ceil(g.batch * this.n_ob).clamp(1, oh));
+        let bands = oh.div_ceil(band);
+        let per_image = this.n_ob * bands;
+        let blocked_ref = &blocked;
+        (0..g.batch * per_image).into_par_iter().for_each(|task| {
+            let n = task / per_image;
+            let o = (task % per_image) / bands;
+            let rows = (task % bands) * band..((task % bands + 1) * band).min(oh);
+            let image = &blocked_ref[n * image_len..][..image_len];
+            this.slots.with(|scratch| this.band(g, image, n, o, rows, out, out_len, relu, scratch));
+        });
+        self.blocked = blocked;
+    }
+
+    /// Reorders one NCHW image into the blocked layout `dst` (`[icb][rows][cols][L]`).
+    fn reorder(&self, g: &ConvGeom, input: &[f32], dst: &mut [f32]) {
+        for (b, block) in dst.chunks_exact_mut(self.rows * self.cols * self.lanes).enumerate() {
+            self.reorder_block(g, input, b, block);
+        }
+    }
+
+    /// Reorders channel block `b` of one NCHW image into `dst` (`[rows][cols][L]`): row by
+    /// row, L channels x L pixels at a time through the block transpose. Only the interior
+    /// is written; the padding stays zero from the allocation.
+    fn reorder_block(&self, g: &ConvGeom, input: &[f32], b: usize, dst: &mut [f32]) {
+        let (l, cols) = (self.lanes, self.cols);
+        let (h, w) = (g.h, g.w);
+        let in_plane = h.input * w.input;
+        let channels = l.min(g.in_c - b * l);
+        let src = &input[b * l * in_plane..][..channels * in_plane];
+        for y in 0..h.input {
+            let row = &mut dst[((y + h.pad_begin) * cols + w.pad_begin) * l..][..w.input * l];
+            for x0 in (0..w.input).step_by(l) {
+                let px = l.min(w.input - x0);
+                // SAFETY: the ISA is the plan's. Reads channel i < channels, pixels
+                // x0..x0 + px of row y: inside `src`. Writes pixel j < px, lane
+                // i < channels of the row: inside `row`.
+                unsafe {
+                    (self.transpose)(
+                        src[y * w.input + x0..].as_ptr(),
+                        in_plane,
+                        channels,
+                        px,
+                        row[x0 * l..].as_mut_ptr(),
+                        l,
+                    )
+                };
+            }
+        }
+    }
+
+    /// One task: image `n` (blocked: `image`), output-channel block `o`, output rows
+    /// `oh_range`.
+    #[allow(clippy::too_many_arguments)]
+    fn band(
+        &self,
+        g: &ConvGeom,
+        image: &[f32],
+        n: usize,
+        o: usize,
+        oh_range: std::ops::Range<usize>,
+        out: OutPtr,
+        out_len: usize,
+        relu: bool,
+        scratch: &mut [f32],
+    ) {
+        let k = &KERNELS[self.kernel];
+        let (l, ob, t, ntaps) = (self.lanes, self.ob, k.rows, self.taps.len());
+        let (h, w) = (g.h, g.w);
+        let ow_pad = self.ow_tiles * t;
+        let plane = self.rows * self.cols * l;
+        let weights = &self.weights[o * self.icb * ntaps * l * ob..][..self.icb * ntaps * l * ob];
+        let bias = &self.bias[o * ob..][..ob];
+        let oc_valid = ob.min(g.out_c - o * ob);
+        let out_plane = h.output * w.output;
+        let mut oh0 = oh_range.start;
+        while oh0 < oh_range.end {
+            let rows = self.group.min(oh_range.end - oh0);
+            let chunks = ntaps.div_ceil(self.chunk);
+            for pass in 0..self.icb * chunks {
+                let (b, t0) = (pass / chunks, (pass % chunks) * self.chunk);
+                let nt = self.chunk.min(ntaps - t0);
+                let last = pass + 1 == self.icb * chunks;
+                for r in 0..rows {
+                    let oh = oh0 + r;
+                    for ti in 0..self.ow_tiles {
+                        let ow0 = ti * t;
+                        let args = DirectArgs {
+                            // In bounds: row oh * s < rows, column ow0 * s < cols.
+                            x: image[b * plane + (oh * h.stride * self.cols + ow0 * w.stride) * l..].as_ptr(),
+                            icb: 1,
+                            icb_stride: plane,
+                            taps: self.taps[t0..t0 + nt].as_ptr(),
+                            ntaps: nt,
+                            w: weights[(b * ntaps + t0) * l * ob..][..nt * l * ob].as_ptr(),
+                            bias: bias.as_ptr(),
+                            out: scratch[(r * ow_pad + ow0) * ob..][..t * ob].as_mut_ptr(),
+                            accumulate: pass > 0,
+                            relu: relu && last,
+                        };
+                        // SAFETY: the entry was fetched for self's ISA, which the plan
+                        // checked the CPU supports. Reads: block b, taps t0..t0 + nt,
+                        // pixel r < T, lane: row oh*s + kh*dh < rows (output-size formula)
+                        // and column (ow0 + r)*s + kw*dw < cols (cols covers the last
+                        // tile), so inside `image`; the weight slice holds the nt * L * OB
+                        // floats read, bias OB floats; `out` is T * OB floats of scratch.
+                        unsafe { (self.entry)(&args) };
+                    }
+                }
+            }
+            for r in 0..rows {
+                let oh = oh0 + r;
+                for x0 in (0..w.output).step_by(l) {
+                    let px = l.min(w.output - x0);
+                    for v in (0..oc_valid).step_by(l) {
+                        let channels = l.min(oc_valid - v);
+                        let at = ((n * g.out_c + o * ob + v) * h.output + oh) * w.output + x0;
+                        debug_assert!(at + (channels - 1) * out_plane + px <= out_len);
+                        // SAFETY: the ISA is the plan's. Reads scratch pixels x0..x0 + px
+                        // (< OWpad) of row r, lanes v..v + channels (< OB). Writes channel
+                        // j < channels (< out_c), pixels x0..x0 + px (< OW) of row oh:
+                        // inside the output, in the region (n, channel block, row band)
+                        // only this task writes.
+                        unsafe {
+                            (self.transpose)(
+                                scratch[(r * ow_pad + x0) * ob + v..].as_ptr(),
+                                ob,
+                                px,
+                                channels,
+                                out.add(at),
+                                out_plane,
+                            )
+                        };
+                    }
+                }
+            }
+            oh0 += rows;
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! Implicit GEMM (any convolution) and 1x1 convolution as GEMM, per group.
+//!
+//! Per image `n` and group `g`: `C[M x P] = A[M x K] * B[K x P]` with `M` output channels,
+//! `P = oh * ow` output pixels (the NCHW output plane, so `C` is written in place) and
+//! `K = ic_per_group * kh * kw`; `B[(ic, i, j)][(y, x)] = input[ic][y*sh + i*dh - pt][x*sw +
+//! j*dw - pl]` (zero outside) is never materialised whole: a `KC x NC` block of it is packed
+//! into the task's scratch at a time. For a 1x1 kernel, stride 1, no padding, `B` *is* the
+//! input plane and full panels are read in place (`ldb = P`); only a partial last panel
+//! is copied.
+//!
+//! Blocking (BLIS, the microkernel is `MR x NR`, `A` broadcast, `B` vector-loaded):
+//!
+//! ```text
+//! LOOP 5  for each task (n, g, NC pixels)        in parallel
+//! LOOP 4    for kc0 in 0..K step KC              pack B[kc0.., NC]  (KC*NC in L2)
+//! LOOP 3      for mc0 in 0..M step MC            A[mc0.., kc0..] pre-packed (MC*KC in L2)
+//! LOOP 2        for each NR panel of the NC      B panel KC*NR stays in L1
+//! LOOP 1          for each MR tile of the MC     microkernel, C += A*B
+//! ```
+//!
+//! `KC` fills half of L1 with one `B` panel, `MC` half of L2 with `A`, `NC` a quarter of
+//! L2 with the packed `B` block, capped at `NC_CAP` panels (TLB reach) and shrunk so that
+//! there are 4 tasks per thread. The
+//! per-element summation order depends only on `KC`, never on the task split, so results
+//! are identical for any thread count.
+
+use rayon::prelude::*;
+
+use super::plan::{Aligned, OutPtr, Slots};
+use crate::error::{Error, try_zeroed};
+use crate::isa::{Isa, cache_sizes};
+use crate::kernels::{Family, GemmArgs, GemmFn, KERNELS, gemm_entry};
+use crate::spec::{ConvGeom, product};
+
+/// Largest pixel block, in panels. The packed block is `kc` rows `nc` floats apart, so a
+/// micro-panel touches `kc` rows spread over `kc * nc * 4` bytes: more than ~8 panels of 48
+/// put its rows on more 4 KiB pages than the L1 TLB holds (S8 measured 1.91 ms at 8
+/// panels, 2.06 ms at 4 and 1.98 ms at 16).
+const NC_CAP: usize = 8;
+
+/// A planned implicit GEMM.
+pub(crate) struct Gemm {
+    kernel: usize,
+    entry: GemmFn,
+    mr: usize,
+    nr: usize,
+    in_place: bool,
+    /// GEMM sizes per group.
+    m: usize,
+    k: usize,
+    p: usize,
+    kc: usize,
+    mc: usize,
+    nc: usize,
+    m_tiles: usize,
+    /// `[group][m tile][K][MR]`, zero-padded rows.
+    a: Aligned,
+    /// `[group][m tile][MR]`.
+    bias: Vec<f32>,
+    /// With a column stride `sw > 1`: the input with each row split into its `sw` column
+    /// phases (`row[i]` at `(i % sw) * ceil(iw / sw) + i / sw`), so that packing copies
+    /// contiguous runs. Empty for stride 1.
+    phased: Aligned,
+    /// Row length of the input the packing reads (`iw`, or `sw * ceil(iw / sw)`).
+    row_len: usize,
+    slots: Slots,
+}
+
+impl Gemm {
+    /// 1x1 kernel, stride 1, no padding: `B` is the input itself.
+    pub(crate) fn accepts_1x1(g: &ConvGeom) -> bool {
+        [g.h, g.w].iter().all(|a| a.kernel == 1 && a.stride == 1 && a.pad_begin == 0 && a.pad_end == 0)
+    }
+
+    /// Plans `g`; `None` if the forced kernel is not a GEMM kernel of `isa`.
+    pub(crate) fn new(g: &ConvGeom, isa: Isa, in_place: bool, forced: Option<usize>) -> Option<Result<Gemm, Error>> {
+        let lanes = isa.lanes();
+        let (m, k, p) = (g.out_c / g.groups, g.in_c / g.groups * g.h.kernel * g.w.kernel, g.h.output * g.w.output);
+        let fits = |i: usize| KERNELS[i].family == Family::Gemm && gemm_entry(i, isa).is_some();
+        let kernel = match forced {
+            Some(i) => fits(i).then_some(i)?,
+            None => (0..KERNELS.len()).filter(|&i| fits(i)).min_by_key(|&i| {
+                let (mr, nr) = (KERNELS[i].rows, KERNELS[i].vectors * lanes);
+                (m.div_ceil(mr) * mr * p.div_ceil(nr) * nr, i)
+            })?,
+        };
+        let entry = gemm_entry(kernel, isa)?;
+        Some(Gemm::with_kernel(g, kernel, entry, lanes, in_place, (m, k, p)))
+    }
+
+    fn with_kernel(
+        g: &ConvGeom,
+        kernel: usize,
+        entry: GemmFn,
+        lanes: usize,
+        in_place: bool,
+        (m, k, p): (usize, usize, usize),
+    ) -> Result<Gemm, Error> {
+        let (mr, nr) = (KERNELS[kernel].rows, KERNELS[kernel].vectors * lanes);
+        let (l1, l2) = cache_sizes();
+        let f = std::mem::size_of::<f32>();
+        // KC: one KC x NR panel of B in half of L1, then evened out over K.
+        let kc = (l1 / 2 / (nr * f)).max(16).min(k);
+        let kc = k.div_ceil(k.div_ceil(kc));
+        // MC: an MC x KC block of A in half of L2.
+        let mc = (l2 / 2 / (kc * f) / mr * mr).max(mr);
+        // NC: the packed KC x NC block of B in a quarter of L2, at most NC_CAP panels, and
+        // at least 4 tasks per thread when the image count is small.
+        let nc_cache = (l2 / 4 / (kc * f) / nr * nr).max(nr);
+        let tasks_wanted = (4 * rayon::current_num_threads()).div_ceil(g.batch * g.groups);
+        let nc_split = p.div_ceil(tasks_wanted).div_ceil(nr) * nr;
+        let nc = nc_cache.min(nc_split).min(NC_CAP * nr).max(nr);
+        let m_tiles = m.div_ceil(mr);
+        let row_len = if g.w.stride > 1 { g.w.input.div_ceil(g.w.stride) * g.w.stride } else { g.w.input };
+        Ok(Gemm {
+            kernel,
+            entry,
+            mr,
+            nr,
+            in_place,
+            m,
+            k,
+            p,
+            kc,
+            mc,
+            nc,
+            m_tiles,
+            a: Aligned::zeroed(product("packed weights", &[g.groups, m_tiles, k, mr])?)?,
+            bias: try_zeroed(product("packed bias", &[g.groups, m_tiles, mr])?)?,
+            slots: Slots::new(product("gemm scratch", &[kc, nc])?)?,
+            phased: Aligned::zeroed(if g.w.stride > 1 {
+                product("phased input", &[g.batch, g.in_c, g.h.input, row_len])?
+            } else {
+                0
+            })?,
+            row_len,
+        })
+    }
+
+    /// Index of the kernel in `KERNELS`.
+    pub(crate) fn kernel(&self) -> usize {
+        self.kernel
+    }
+
+    /// Packs `weight` (`[groups * M][K]` row-major) into `[group][m tile][K][MR]`.
+    pub(crate) fn set_weights(&mut self, g: &ConvGeom, weight: &[f32], bias: Option<&[f32]>) {
+        let (mr, k, m) = (self.mr, self.k, self.m);
+        for (i, dst) in self.a.iter_mut().enumerate() {
+            let r = i % mr;
+            let kk = (i / mr) % k;
+            let tile = i / (mr * k);
+            let (grp, t) = (tile / self.m_tiles, tile % self.m_tiles);
+            let row = t * mr + r;
+            *dst = if row < m { weight[(grp * m + row) * k + kk] } else { 0.0 };
+        }
+        for (i, dst) in self.bias.iter_mut().enumerate() {
+            let r = i % mr;
+            let tile = i / mr;
+            let (grp, t) = (tile / self.m_tiles, tile % self.m_tiles);
+            let row = t * mr + r;
+            *dst = if row < m { bias.map_or(0.0, |b| b[grp * m + row]) } else { 0.0 };
+        }
+        debug_assert_eq!(self.a.len(), g.groups * self.m_tiles * k * mr);
+    }
+
+    /// Runs the convolution (lengths checked by the plan).
+    pub(crate) fn run(&mut self, g: &ConvGeom, input: &[f32], output: &mut [f32], relu: bool) {
+        let blocks = self.p.div_ceil(self.nc);
+        let out = OutPtr(output.as_mut_ptr());
+        let (sw, wp) = (g.w.stride, self.row_len / g.w.stride);
+        if sw > 1 {
+            self.phased.par_chunks_mut(self.row_len).zip(input.par_chunks(g.w.input)).for_each(|(dst, src)| {
+                for (phase, run) in dst.chunks_exact_mut(wp).enumerate() {
+                    for (d, &v) in run.iter_mut().zip(src.iter().skip(phase).step_by(sw)) {
+                        *d = v;
+                    }
+                }
+            });
+        }
+        let input = if sw > 1 { &self.phased[..] } else { input };
+        let this = &*self;
+        (0..g.batch * g.groups * blocks).into_par_iter().for_each(|task| {
+            let (image, b) = (task / blocks, task % blocks);
+            let (n, grp) = (image / g.groups, image % g.groups);
+            this.slots.with(|buf| this.task(g, input, out, relu, n, grp, b * this.nc, buf));
+        });
+    }
+
+    /// One task: image `n`, group `grp`, pixels `p0..p0 + NC`.
+    #[allow(clippy::too_many_arguments)]
+    fn task(
+        &self,
+        g: &ConvGeom,
+        input: &[f32],
+        out: OutPtr,
+        relu: bool,
+        n: usize,
+        grp: usize,
+        p0: usize,
+        buf: &mut [f32],
+    ) {
+        let (mr, nr, kc, p) = (self.mr, self.nr, self.kc, self.p);
+        let icg = g.in_c / g.groups;
+        let plane = g.h.input * self.row_len;
+        let image = &input[(n * g.in_c + grp * icg) * plane..][..icg * plane];
+        let pixels = self.nc.min(p - p0);
+        let panels = pixels.div_ceil(nr);
+        let a_group = &self.a[grp * self.m_tiles * self.k * mr..][..self.m_tiles * self.k * mr];
+        // LOOP 4: KC slices of K.
+        for kc0 in (0..self.k).step_by(kc) {
+            let kcl = kc.min(self.k - kc0);
+            // Pack the B block as kcl rows of `ld` pixels (the micro-panel jr is the column
+            // range jr*NR.., rows `ld` apart), or, in place, only a partial last panel.
+            let ld = panels * nr;
+            let last = p0 + (panels - 1) * nr;
+            if !self.in_place {
+                self.pack(g, image, &mut buf[..kcl * ld], ld, kc0, p0, pixels);
+            } else if p - last < nr {
+                self.pack(g, image, &mut buf[..kcl * nr], nr, kc0, last, p - last);
+            }
+            // LOOP 3: MC blocks of M.
+            for mc0 in (0..self.m).step_by(self.mc) {
+                let mcl = self.mc.min(self.m - mc0);
+                // LOOP 2: NR panels.
+                for jr in 0..panels {
+                    let q0 = p0 + jr * nr;
+                    let valid = nr.min(p - q0);
+                    let (b, ldb) = match (self.in_place, valid == nr) {
+                        (true, true) => (image[kc0 * plane + q0..].as_ptr(), plane),
+                        (true, false) => (buf.as_ptr(), nr),
+                        (false, _) => (buf[jr * nr..].as_ptr(), ld),
+                    };
+                    // LOOP 1: MR tiles.
+                    for t in mc0 / mr..(mc0 + mcl).div_ceil(mr) {
+                        let row0 = grp * self.m + t * mr;
+                        let args = GemmArgs {
+                            k: kcl,
+                            a: a_group[(t * self.k + kc0) * mr..].as_ptr(),
+                            b,
+                            ldb,
+                            bias: self.bias[(grp * self.m_tiles + t) * mr..][..mr].as_ptr(),
+                            // SAFETY (pointer arithmetic): row0 < out_c and q0 < P, so the
+                            // offset is inside the output slice the plan checked.
+                            c: unsafe { out.add((n * g.out_c + row0) * p + q0) },
+                            ldc: p,
+                            m: mr.min(self.m - t * mr),
+                            n: valid,
+                            load_c: kc0 > 0,
+                            relu: relu && kc0 + kcl == self.k,
+                        };
+                        // SAFETY: the entry is for the plan's ISA, which the CPU supports.
+                        // A: the tile's K x MR panel from kc0 holds >= kcl * MR floats. B:
+                        // in place, rows kc0.. of this group's channels hold full NR
+                        // pixels (valid == NR) kcl rows P apart inside `image`; packed,
+                        // kcl rows `ldb` apart of which columns jr*NR.. + NR lie inside
+                        // the packed block (ld = panels * NR). C: rows below m (< M of this
+                        // group) and columns below valid (< P - q0) of image n, a region
+                        // only this task (n, group, pixel block) writes.
+                        unsafe { (self.entry)(&args) };
+                    }
+                }
+            }
+        }
+    }
+
+    /// Packs rows `kc0..kc0 + dst.len() / ld` of `B` for pixels `q0..q0 + valid` into
+    /// `dst` (`[row][ld]`, zero beyond `valid`).
+    #[allow(clippy::too_many_arguments)]
+    fn pack(&self, g: &ConvGeom, image: &[f32], dst: &mut [f32], ld: usize, kc0: usize, q0: usize, valid: usize) {
+        let (h, w) = (g.h, g.w);
+        let (kh, kw) = (h.kernel, w.kernel);
+        let plane = h.input * self.row_len;
+        let wp = self.row_len / w.stride;
+        for (kk, row) in dst.chunks_exact_mut(ld).enumerate() {
+            let kidx = kc0 + kk;
+            let (ic, i, j) = (kidx / (kh * kw), (kidx / kw) % kh, kidx % kw);
+            let src = &image[ic * plane..][..plane];
+            row[valid..].fill(0.0);
+            // Columns x with 0 <= x*s + j*d - pl < IW form the range lo..hi; input column
+            // x*s + dc (dc = j*d - pl) is phase dc mod s, index x + floor(dc / s) of the
+            // phase-split row (stride 1: the row itself).
+            let off = j * w.dilation;
+            let lo_all = w.pad_begin.saturating_sub(off).div_ceil(w.stride);
+            let hi_all = (w.input + w.pad_begin).saturating_sub(off).div_ceil(w.stride);
+            let dc = off as isize - w.pad_begin as isize;
+            let s = w.stride as isize;
+            let (phase, base) = (dc.rem_euclid(s) as usize, dc.div_euclid(s));
+            // Walk the pixels in segments of one output row each.
+            let (mut y, mut x0) = (q0 / w.output, q0 % w.output);
+            let mut q = 0;
+            while q < valid {
+                let len = (w.output - x0).min(valid - q);
+                let seg = &mut row[q..q + len];
+                let iy = (y * h.stride + i * h.dilation).checked_sub(h.pad_begin).filter(|&iy| iy < h.input);
+                match iy {
+                    None => seg.fill(0.0),
+                    Some(iy) => {
+                        let lo = lo_all.clamp(x0, x0 + len);
+                        let hi = hi_all.clamp(lo, x0 + len);
+                        seg[..lo - x0].fill(0.0);
+                        seg[hi - x0..].fill(0.0);
+                        if lo < hi {
+                            let start = (lo as isize + base) as usize + phase * wp;
+                            let src_row = &src[iy * self.row_len..][..self.row_len];
+                            // An inline loop: the runs are short, a memcpy call costs more.
+                            for (d, &v) in seg[lo - x0..hi - x0].iter_mut().zip(&src_row[start..start + hi - lo]) {
+                                *d = v;
+                            }
+                        }
+                    }
+                }
+                q += len;
+                (y, x0) = (y + 1, 0);
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! AVX-512F: 16 lanes of `__m512`, masked tails with `k` registers.
+
+use std::arch::x86_64::*;
+
+use super::Simd;
+
+/// AVX-512F token (16 lanes). Only use it on a CPU where [`Isa::supports`] is true.
+#[derive(Clone, Copy, Debug)]
+pub struct Avx512;
+
+/// Mask with the low `n` bits set (`n <= 16`).
+#[inline(always)]
+fn mask(n: usize) -> __mmask16 {
+    ((1u32 << n) - 1) as __mmask16
+}
+
+impl Simd for Avx512 {
+    const LANES: usize = 16;
+    type V = __m512;
+
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> __m512 {
+        // SAFETY: the caller guarantees AVX-512F and 16 readable floats at p.
+        unsafe { _mm512_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: __m512) {
+        // SAFETY: the caller guarantees AVX-512F and 16 writable floats at p.
+        unsafe { _mm512_storeu_ps(p, v) }
+    }
+    #[inline(always)]
+    unsafe fn load_partial(p: *const f32, n: usize) -> __m512 {
+        // SAFETY: masked-off lanes are not accessed (no fault), the caller guarantees n
+        // readable floats and AVX-512F.
+        unsafe { _mm512_maskz_loadu_ps(mask(n), p) }
+    }
+    #[inline(always)]
+    unsafe fn store_partial(p: *mut f32, v: __m512, n: usize) {
+        // SAFETY: masked-off lanes are not written, the caller guarantees n writable floats.
+        unsafe { _mm512_mask_storeu_ps(p, mask(n), v) }
+    }
+    #[inline(always)]
+    unsafe fn broadcast(p: *const f32) -> __m512 {
+        // SAFETY: the caller guarantees AVX-512F and a readable p.
+        unsafe { _mm512_set1_ps(*p) }
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> __m512 {
+        // SAFETY: the caller guarantees AVX-512F.
+        unsafe { _mm512_set1_ps(x) }
+    }
+    #[inline(always)]
+    unsafe fn zero() -> __m512 {
+        // SAFETY: the caller guarantees AVX-512F.
+        unsafe { _mm512_setzero_ps() }
+    }
+    #[inline(always)]
+    unsafe fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
+        // SAFETY: the caller guarantees AVX-512F.
+        unsafe { _mm512_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn max(a: __m512, b: __m512) -> __m512 {
+        // SAFETY: the caller guarantees AVX-512F.
+        unsafe { _mm512_max_ps(a, b) }
+    }
+
+    #[inline(always)]
+    unsafe fn transpose(src: *const f32, lds: usize, rows: usize, cols: usize, dst: *mut f32, ldd: usize) {
+        // SAFETY: row i < rows is loaded masked to `cols` floats, rows past `rows` are zero
+        // registers; output row j < cols is stored masked to `rows` floats (the contract's
+        // elements only). The shuffles are the standard 4-stage 16x16 transpose.
+        unsafe {
+            let mut r: [__m512; 16] = std::array::from_fn(|i| {
+                if i < rows { _mm512_maskz_loadu_ps(mask(cols), src.add(i * lds)) } else { _mm512_setzero_ps() }
+            });
+            let mut t = [_mm512_setzero_ps(); 16];
+            for k in 0..8 {
+                t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+                t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+            }
+            for k in 0..4 {
+                let b = 4 * k;
+                let pd = |x: __m512| _mm512_castps_pd(x);
+                r[b] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(t[b]), pd(t[b + 2])));
+                r[b + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t[b]), pd(t[b + 2])));
+                r[b + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(t[b + 1]), pd(t[b + 3])));
+                r[b + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t[b + 1]), pd(t[b + 3])));
+            }
+            for h in 0..2 {
+                let b = 8 * h;
+                for k in 0..4 {
+                    t[b + k] = _mm512_shuffle_f32x4::<0x88>(r[b + k], r[b + 4 + k]);
+                    t[b + 4 + k] = _mm512_shuffle_f32x4::<0xdd>(r[b + k], r[b + 4 + k]);
+                }
+            }
+            for k in 0..8 {
+                r[k] = _mm512_shuffle_f32x4::<0x88>(t[k], t[8 + k]);
+                r[8 + k] = _mm512_shuffle_f32x4::<0xdd>(t[k], t[8 + k]);
+            }
+            for (j, v) in r.iter().enumerate().take(cols) {
+                _mm512_mask_storeu_ps(dst.add(j * ldd), mask(rows), *v);
+            }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! `Conv2dPlan` and `conv2d` against `sverka::reference::conv2d` over random specs on every
+//! ISA the host has, bitwise determinism across thread counts, algorithm selection, and
+//! the plan's own API (`set_weights`, fused ReLU, forced choices, length errors).
+
+use proptest::prelude::*;
+use sverka::{Algorithm, Conv2dPlan, Conv2dSpec, Error, Isa, Padding};
+
+/// ISAs the CPU supports; a missing one is reported, and is a failure if
+/// `SVERKA_REQUIRE_ISA` asks for it (or a higher level).
+fn isas() -> Vec<Isa> {
+    let required = std::env::var("SVERKA_REQUIRE_ISA").ok().and_then(|v| Isa::parse(&v));
+    Isa::ALL
+        .into_iter()
+        .filter(|&isa| {
+            let ok = isa.supports();
+            if !ok {
+                assert!(required.is_none_or(|r| isa > r), "SVERKA_REQUIRE_ISA: {isa} required but not supported");
+                println!("skipping {isa}: not supported by this CPU");
+            }
+            ok
+        })
+        .collect()
+}
+
+fn fill(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed ^ 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Runs `plan` and compares with the reference per element:
+/// `|fast - ref| <= 1e-5 * sum|a_i*b_i| + 1e-6`.
+fn check_plan(s: &Conv2dSpec, plan: &mut Conv2dPlan, relu: bool, seed: u64) -> Result<(), TestCaseError> {
+    let input = fill(s.input_len().unwrap(), seed);
+    let weight = fill(s.weight_len().unwrap(), seed + 1);
+    let bias = fill(s.out_channels, seed + 2);
+    plan.set_weights(&weight, Some(&bias)).unwrap();
+    let mut out = vec![f32::NAN; s.output_len().unwrap()];
+    plan.run(&input, &mut out).unwrap();
+    let mut expect = vec![0.0; out.len()];
+    sverka::reference::conv2d(s, &input, &weight, Some(&bias), &mut expect).unwrap();
+    let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+    let mut scale = vec![0.0; out.len()];
+    sverka::reference::conv2d(s, &abs(&input), &abs(&weight), Some(&abs(&bias)), &mut scale).unwrap();
+    for i in 0..out.len() {
+        let e = if relu { expect[i].max(0.0) } else { expect[i] };
+        prop_assert!((out[i] - e).abs() <= 1e-5 * scale[i] + 1e-6, "{plan}: output[{i}] = {} expected {e}", out[i]);
+    }
+    Ok(())
+}
+
+/// Random specs: grouped, depthwise and dense; stride up to 4 (also above the kernel),
+/// dilation up to 3, asymmetric padding, 1x1 images, odd channel counts, batch 1..=2.
+fn spec() -> impl Strategy<Value = Conv2dSpec> {
+    let channels = prop_oneof![
+        (1usize..=20, 1usize..=20).prop_map(|(c, k)| (c, k, 1)),
+        (1usize..=6, 1usize..=6, 2usize..=3).prop_map(|(c, k, g)| (c * g, k * g, g)),
+        (1usize..=12).prop_map(|c| (c, c, c)),
+    ];
+    (
+        channels,
+        1usize..=2,
+        (1usize..=12, 1usize..=12),
+        (1usize..=5, 1usize..=5),
+        (1usize..=4, 1usize..=4),
+        (1usize..=3, 1usize..=3),
+        (0usize..=3, 0usize..=3, 0usize..=3, 0usize..=3),
+    )
+        .prop_map(|((c, k, g), batch, (h, w), (kh, kw), (sh, sw), (dh, dw), (t, b, l, r))| Conv2dSpec {
+            batch,
+            in_channels: c,
+            out_channels: k,
+            input: [h, w],
+            kernel: [kh, kw],
+            stride: [sh, sw],
+            padding: Padding { top: t, bottom: b, left: l, right: r },
+            dilation: [dh, dw],
+            groups: g,
+        })
+        .prop_filter("non-empty output", |s| s.output().is_ok())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn plan_matches_reference_on_every_isa(s in spec(), relu in any::<bool>(), seed in any::<u64>()) {
+        for isa in isas() {
+            let mut plan = Conv2dPlan::builder(&s).isa(isa).relu(relu).build(&vec![0.0; s.weight_len().unwrap()], None).unwrap();
+            check_plan(&s, &mut plan, relu, seed)?;
+        }
+    }
+
+    /// Wider channel counts, so the direct and 1x1 paths (which need >= lanes/2 input
+    /// channels) are hit with random geometry too.
+    #[test]
+    fn wide_channels_match_reference(
+        c in 8usize..=40, k in 1usize..=40, hw in 1usize..=9, kern in 1usize..=3,
+        stride in 1usize..=2, dil in 1usize..=2, pad in 0usize..=2, seed in any::<u64>(),
+    ) {
+        let s = Conv2dSpec {
+            batch: 1, in_channels: c, out_channels: k, input: [hw, hw + 2], kernel: [kern, kern],
+            stride: [stride; 2], padding: Padding { top: pad, bottom: 0, left: 0, right: pad },
+            dilation: [dil; 2], groups: 1,
+        };
+        prop_assume!(s.output().is_ok());
+        for isa in isas() {
+            let mut plan = Conv2dPlan::builder(&s).isa(isa).build(&vec![0.0; s.weight_len().unwrap()], None).unwrap();
+            check_plan(&s, &mut plan, false, seed)?;
+        }
+    }
+}
+
+/// `[kernel, stride, pad, dilation]`, square.
+fn conv(c: usize, k: usize, hw: usize, [kern, stride, pad, dil]: [usize; 4], groups: usize) -> Conv2dSpec {
+    Conv2dSpec {
+        batch: 1,
+        in_channels: c,
+        out_channels: k,
+        input: [hw, hw],
+        kernel: [kern, kern],
+        stride: [stride, stride],
+        padding: Padding::uniform(pad),
+        dilation: [dil, dil],
+        groups,
+    }
+}
+
+/// Each algorithm is chosen for the specs it claims (on every ISA).
+#[test]
+fn algorithms_are_selected_for_their_specs() {
+    let cases = [
+        (conv(32, 32, 9, [3, 1, 1, 1], 32), Algorithm::Depthwise),
+        (conv(16, 16, 9, [5, 1, 2, 2], 16), Algorithm::Depthwise),
+        (conv(64, 64, 12, [3, 1, 1, 1], 1), Algorithm::Direct),
+        (conv(64, 128, 12, [3, 2, 1, 1], 1), Algorithm::Direct),
+        (conv(64, 64, 12, [3, 1, 2, 2], 1), Algorithm::Direct),
+        (conv(32, 64, 12, [5, 1, 2, 1], 1), Algorithm::Direct),
+        (conv(256, 256, 7, [1, 1, 0, 1], 1), Algorithm::Gemm1x1),
+        (conv(64, 64, 7, [1, 1, 0, 1], 4), Algorithm::Gemm1x1),
+        (conv(1, 32, 12, [3, 1, 1, 1], 1), Algorithm::ImplicitGemm),
+        (conv(3, 64, 30, [7, 2, 3, 1], 1), Algorithm::ImplicitGemm),
+        (conv(64, 64, 12, [3, 3, 1, 1], 1), Algorithm::ImplicitGemm),
+        (conv(64, 64, 12, [3, 1, 1, 1], 2), Algorithm::ImplicitGemm),
+        (conv(32, 32, 12, [3, 2, 1, 1], 32), Algorithm::ImplicitGemm),
+    ];
+    for isa in isas() {
+        for (s, algorithm) in &cases {
+            let plan = Conv2dPlan::builder(s).isa(isa).build(&vec![0.0; s.weight_len().unwrap()], None).unwrap();
+            assert_eq!(plan.algorithm(), *algorithm, "{plan}");
+            assert_eq!(plan.isa(), isa);
+            assert!(plan.to_string().starts_with(algorithm.name()), "{plan}");
+        }
+    }
+}
+
+/// Results are bitwise identical for 1, 2 and 3 threads, for every algorithm.
+#[test]
+fn bitwise_identical_for_any_thread_count() {
+    let specs = [
+        conv(24, 40, 17, [3, 1, 1, 1], 1),
+        conv(24, 40, 17, [3, 2, 1, 1], 1),
+        conv(3, 20, 23, [7, 2, 3, 1], 1),
+        conv(64, 72, 9, [1, 1, 0, 1], 1),
+        conv(12, 12, 19, [3, 1, 1, 1], 12),
+        Conv2dSpec { batch: 3, ..conv(8, 12, 11, [3, 1, 1, 2], 2) },
+        // Direct with a batch: per-image tasks at 1 and 2 threads, row bands at 3.
+        Conv2dSpec { batch: 5, ..conv(24, 40, 9, [3, 1, 1, 1], 1) },
+    ];
+    for isa in isas() {
+        for s in &specs {
+            let input = fill(s.input_len().unwrap(), 1);
+            let weight = fill(s.weight_len().unwrap(), 2);
+            let bias = fill(s.out_channels, 3);
+            let outs: Vec<Vec<f32>> = [1, 2, 3]
+                .into_iter()
+                .map(|threads| {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    pool.install(|| {
+                        let mut plan = Conv2dPlan::builder(s).isa(isa).build(&weight, Some(&bias)).unwrap();
+                        let mut out = vec![0.0; s.output_len().unwrap()];
+                        plan.run(&input, &mut out).unwrap();
+                        out
+                    })
+                })
+                .collect();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&outs[0]), bits(&outs[1]), "{s} on {isa}: 1 vs 2 threads");
+            assert_eq!(bits(&outs[0]), bits(&outs[2]), "{s} on {isa}: 1 vs 3 threads");
+        }
+    }
+}
+
+/// `conv2d` (one-shot) equals a reused plan; `set_weights` re-packs; fused ReLU clamps.
+#[test]
+fn plan_api() {
+    let s = conv(16, 24, 10, [3, 1, 1, 1], 1);
+    let input = fill(s.input_len().unwrap(), 5);
+    let (w1, w2) = (fill(s.weight_len().unwrap(), 6), fill(s.weight_len().unwrap(), 7));
+    let bias = fill(24, 8);
+    let mut plan = Conv2dPlan::new(&s, &w1, Some(&bias)).unwrap();
+    let mut relu = Conv2dPlan::with_relu(&s, &w2, Some(&bias)).unwrap();
+    plan.set_weights(&w2, Some(&bias)).unwrap();
+    let (mut a, mut b, mut c) = (vec![0.0; s.output_len().unwrap()], vec![0.0; 2400], vec![0.0; 2400]);
+    plan.run(&input, &mut a).unwrap();
+    sverka::conv2d(&s, &input, &w2, Some(&bias), &mut b).unwrap();
+    relu.run(&input, &mut c).unwrap();
+    assert_eq!(a, b);
+    assert!(a.iter().any(|&v| v < 0.0));
+    assert!(a.iter().zip(&c).all(|(&x, &y)| y == x.max(0.0)));
+}
+
+/// Wrong lengths and impossible forced choices are errors, not panics.
+#[test]
+fn plan_errors() {
+    let s = conv(16, 24, 10, [3, 1, 1, 1], 1);
+    let w = vec![0.0; s.weight_len().unwrap()];
+    assert!(matches!(Conv2dPlan::new(&s, &w[1..], None), Err(Error::Length { buffer: "weight", .. })));
+    assert!(matches!(Conv2dPlan::new(&s, &w, Some(&[0.0; 3])), Err(Error::Length { buffer: "bias", .. })));
+    let mut plan = Conv2dPlan::new(&s, &w, None).unwrap();
+    let mut out = vec![0.0; s.output_len().unwrap()];
+    assert!(matches!(plan.run(&[0.0; 5], &mut out), Err(Error::Length { buffer: "input", .. })));
+    let input = vec![0.0; s.input_len().unwrap()];
+    assert!(matches!(plan.run(&input, &mut out[1..]), Err(Error::Length { buffer: "output", .. })));
+    let b = Conv2dPlan::builder(&s);
+    assert!(matches!(b.clone().kernel("no_such_kernel").build(&w, None), Err(Error::Unsupported { .. })));
+    assert!(matches!(b.clone().kernel("direct_k3x3s2_ow6_oc2v").build(&w, None), Err(Error::Unsupported { .. })));
+    assert!(matches!(b.clone().algorithm(Algorithm::Depthwise).build(&w, None), Err(Error::Unsupported { .. })));
+    assert!(matches!(b.algorithm(Algorithm::Gemm1x1).build(&w, None), Err(Error::Unsupported { .. })));
+    for isa in Isa::ALL.into_iter().filter(|i| !i.supports()) {
+        assert!(matches!(Conv2dPlan::builder(&s).isa(isa).build(&w, None), Err(Error::Unsupported { .. })));
+    }
+}
+
+/// `SVERKA_ISA` values parse case-insensitively; the active level never exceeds the best
+/// one the CPU has, and every level up to the best is supported.
+#[test]
+fn isa_levels() {
+    assert_eq!(Isa::parse("AVX2"), Some(Isa::Avx2));
+    assert_eq!(Isa::parse(" portable "), Some(Isa::Portable));
+    assert_eq!(Isa::parse("avx512"), Some(Isa::Avx512));
+    assert_eq!(Isa::parse("sse9"), None);
+    assert!(Isa::active() <= Isa::best());
+    assert!(Isa::ALL.iter().filter(|&&i| i <= Isa::best()).all(|i| i.supports()));
+    assert_eq!(Isa::ALL.map(Isa::lanes), [8, 8, 16]);
+}
+
+/// A plan can be shared and sent across threads.
+#[test]
+fn plan_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Conv2dPlan>();
+}
