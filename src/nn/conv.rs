@@ -7,6 +7,7 @@ use super::init;
 use super::layer::{Layer, Mode, Window, no_forward, padding_text};
 use super::param::Param;
 use super::tensor::{Tensor, expect_channels, expect_shape};
+use crate::Conv2dPlan;
 use crate::error::Error;
 use crate::rng::SplitMix64;
 use crate::spec::{Conv2dSpec, ConvTranspose2dSpec, Padding, product};
@@ -147,8 +148,20 @@ pub trait ConvKind: Copy {
     fn output_shape(&self) -> Result<[usize; 4], Error>;
     /// How output pixels see input pixels.
     fn window(o: &ConvOptions) -> Window;
-    /// The forward kernel.
-    fn run(&self, input: &[f32], weight: &[f32], bias: Option<&[f32]>, output: &mut [f32]) -> Result<(), Error>;
+    /// What the layer keeps between forward passes so it does not plan again: a
+    /// [`Conv2dPlan`] for [`Conv2d`]; nothing for [`ConvTranspose2d`], whose one-shot kernel
+    /// is all the public API offers.
+    type Plan: fmt::Debug;
+    /// The forward pass through the cached plan `plan`: built on the first call or when the
+    /// spec changed (a new input shape), otherwise only given the current weights.
+    fn forward(
+        &self,
+        plan: &mut Option<Self::Plan>,
+        input: &[f32],
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        output: &mut [f32],
+    ) -> Result<(), Error>;
     /// The input-gradient kernel.
     fn backward_input(&self, grad_output: &[f32], weight: &[f32], grad_input: &mut [f32]) -> Result<(), Error>;
     /// The weight- and bias-gradient kernel.
@@ -186,8 +199,23 @@ impl ConvKind for Conv2dSpec {
     fn window(o: &ConvOptions) -> Window {
         Window::Sliding { kernel: o.kernel, stride: o.stride, dilation: o.dilation }
     }
-    fn run(&self, input: &[f32], weight: &[f32], bias: Option<&[f32]>, output: &mut [f32]) -> Result<(), Error> {
-        crate::conv2d(self, input, weight, bias, output)
+    type Plan = Conv2dPlan;
+    fn forward(
+        &self,
+        plan: &mut Option<Conv2dPlan>,
+        input: &[f32],
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        output: &mut [f32],
+    ) -> Result<(), Error> {
+        let plan = match plan {
+            Some(p) if p.spec() == self => {
+                p.set_weights(weight, bias)?;
+                p
+            }
+            _ => plan.insert(Conv2dPlan::new(self, weight, bias)?),
+        };
+        plan.run(input, output)
     }
     fn backward_input(&self, grad_output: &[f32], weight: &[f32], grad_input: &mut [f32]) -> Result<(), Error> {
         crate::conv2d_backward_input(self, grad_output, weight, grad_input)
@@ -229,7 +257,15 @@ impl ConvKind for ConvTranspose2dSpec {
     fn window(o: &ConvOptions) -> Window {
         Window::Upsampling { kernel: o.kernel, stride: o.stride, dilation: o.dilation }
     }
-    fn run(&self, input: &[f32], weight: &[f32], bias: Option<&[f32]>, output: &mut [f32]) -> Result<(), Error> {
+    type Plan = ();
+    fn forward(
+        &self,
+        _plan: &mut Option<()>,
+        input: &[f32],
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        output: &mut [f32],
+    ) -> Result<(), Error> {
         crate::conv_transpose2d(self, input, weight, bias, output)
     }
     fn backward_input(&self, grad_output: &[f32], weight: &[f32], grad_input: &mut [f32]) -> Result<(), Error> {
@@ -247,11 +283,13 @@ impl ConvKind for ConvTranspose2dSpec {
 }
 
 /// A convolution layer of kind `K`: use the aliases [`Conv2d`] and [`ConvTranspose2d`].
-#[derive(Clone, Debug)]
-pub struct Conv<K> {
+#[derive(Debug)]
+pub struct Conv<K: ConvKind> {
     options: ConvOptions,
     weight: Param,
     bias: Option<Param>,
+    /// The plan of the last forward, reused while the input shape stays the same.
+    plan: Option<K::Plan>,
     /// The spec, input and output shape of the last forward.
     cache: Option<(K, Tensor, [usize; 4])>,
 }
@@ -302,7 +340,7 @@ impl<K: ConvKind> Conv<K> {
         let weight = Param::new("weight", shape.to_vec(), init::default_weight(len, fan_in, rng))?;
         let n = options.out_channels;
         let bias = options.bias.then(|| Param::new("bias", vec![n], init::default_bias(n, fan_in, rng))).transpose()?;
-        Ok(Conv { options, weight, bias, cache: None })
+        Ok(Conv { options, weight, bias, plan: None, cache: None })
     }
 
     /// The layer's options.
@@ -334,7 +372,8 @@ impl<K: ConvKind> Layer for Conv<K> {
         let spec = self.spec(x.shape())?;
         let shape = spec.output_shape()?;
         let mut out = Tensor::zeros(shape)?;
-        spec.run(x.data(), self.weight.value(), self.bias.as_ref().map(Param::value), out.data_mut())?;
+        let bias = self.bias.as_ref().map(Param::value);
+        spec.forward(&mut self.plan, x.data(), self.weight.value(), bias, out.data_mut())?;
         self.cache = Some((spec, x.clone(), shape));
         Ok(out)
     }
