@@ -146,7 +146,7 @@ fn short_mnist_run_learns() {
 }
 
 #[test]
-fn training_is_reproducible_from_the_seed() {
+fn training_is_reproducible_from_the_seed_for_any_thread_count() {
     let (train, _) = mnist();
     let run = || {
         let mut rng = SplitMix64::new(9);
@@ -161,5 +161,8 @@ fn training_is_reproducible_from_the_seed() {
         }
         nn::checkpoint::to_bytes(&model).unwrap()
     };
-    assert_eq!(run(), run());
+    let in_pool = |threads| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(run);
+    let reference = in_pool(1);
+    assert_eq!(in_pool(1), reference);
+    assert_eq!(in_pool(3), reference);
 }
