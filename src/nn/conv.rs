@@ -136,8 +136,8 @@ impl fmt::Display for ConvOptions {
 
 /// What distinguishes [`Conv2d`] from [`ConvTranspose2d`]: the kernel spec each one
 /// builds, and the public kernels it calls. Implemented by [`Conv2dSpec`] and
-/// [`ConvTranspose2dSpec`] only.
-pub trait ConvKind: Copy {
+/// [`ConvTranspose2dSpec`] only (the trait is sealed).
+pub trait ConvKind: sealed::Sealed + Copy {
     /// The layer's name, `"Conv2d"` or `"ConvTranspose2d"`.
     const NAME: &'static str;
     /// The weight shape PyTorch uses for these options.
@@ -172,6 +172,14 @@ pub trait ConvKind: Copy {
         grad_weight: &mut [f32],
         grad_bias: Option<&mut [f32]>,
     ) -> Result<(), Error>;
+}
+
+/// Keeps [`ConvKind`] implemented by the two spec types only.
+mod sealed {
+    /// The seal: not nameable outside this module.
+    pub trait Sealed {}
+    impl Sealed for crate::Conv2dSpec {}
+    impl Sealed for crate::ConvTranspose2dSpec {}
 }
 
 impl ConvKind for Conv2dSpec {
