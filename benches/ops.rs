@@ -10,27 +10,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Samples, data, pool, report_bytes, report_flops, thread_counts};
+use common::{Work, bench, data};
 use criterion::{Criterion, criterion_group, criterion_main};
 use sverka::*;
-
-/// What a bench measures: flops of one call, or bytes moved by one call.
-enum Work {
-    Flops(f64, String),
-    Bytes(f64),
-}
-
-/// Benches `f` at every thread count under `id`, then prints its RESULT line.
-fn bench(c: &mut Criterion, id: &str, work: Work, mut f: impl FnMut() + Send) {
-    for threads in thread_counts() {
-        let (mut samples, pool) = (Samples::default(), pool(threads));
-        c.bench_function(&format!("{id}/t{threads}"), |b| b.iter_custom(|iters| samples.time(&pool, iters, &mut f)));
-        match &work {
-            Work::Flops(flops, detail) => report_flops(id, threads, *flops, &samples, detail),
-            Work::Bytes(bytes) => report_bytes(id, threads, *bytes, &samples),
-        }
-    }
-}
 
 const F32: f64 = std::mem::size_of::<f32>() as f64;
 

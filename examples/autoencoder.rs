@@ -14,36 +14,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use sverka::nn::{
-    self, Adam, BatchNorm2d, Conv2d, ConvOptions, ConvTranspose2d, Dataset, Layer, Mode, Optimizer, ReLU, Sequential,
-    Sigmoid, Tensor,
-};
+use sverka::nn::{self, Adam, Dataset, Layer, Mode, Optimizer, Sequential, Tensor};
 use sverka::rng::SplitMix64;
-
-/// Encoder 1x28x28 → 16x14x14 → 32x7x7 → 8x7x7, decoder 8x7x7 → 32x14x14 → 16x28x28 →
-/// 1x28x28, BatchNorm + ReLU between, sigmoid output.
-fn autoencoder(rng: &mut SplitMix64) -> Result<Sequential, sverka::Error> {
-    let down = |i, o| ConvOptions::new(i, o, 3).stride(2).padding(1);
-    let up = |i, o| ConvOptions::new(i, o, 3).stride(2).padding(1).output_padding(1);
-    Ok(Sequential::new()
-        .with(Conv2d::new(down(1, 16), rng)?)
-        .with(BatchNorm2d::new(16)?)
-        .with(ReLU::new())
-        .with(Conv2d::new(down(16, 32), rng)?)
-        .with(BatchNorm2d::new(32)?)
-        .with(ReLU::new())
-        .with(Conv2d::new(ConvOptions::new(32, 8, 3).padding(1), rng)?)
-        .with(BatchNorm2d::new(8)?)
-        .with(ReLU::new())
-        .with(ConvTranspose2d::new(up(8, 32), rng)?)
-        .with(BatchNorm2d::new(32)?)
-        .with(ReLU::new())
-        .with(ConvTranspose2d::new(up(32, 16), rng)?)
-        .with(BatchNorm2d::new(16)?)
-        .with(ReLU::new())
-        .with(Conv2d::new(ConvOptions::new(16, 1, 3).padding(1), rng)?)
-        .with(Sigmoid::new()))
-}
 
 /// Per-pixel mean squared reconstruction error on `data`, in eval mode.
 fn evaluate(model: &mut Sequential, data: &Dataset) -> Result<f64, sverka::Error> {
@@ -90,7 +62,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     args.init_threads()?;
     let (train, test) = args.load()?;
     let mut rng = SplitMix64::new(args.seed);
-    let mut model = autoencoder(&mut rng)?;
+    let mut model = nn::models::autoencoder(&mut rng)?;
     let [h, w] = train.image_size();
     println!("{}", model.summary([args.batch_size, 1, h, w])?);
     println!(

@@ -12,29 +12,8 @@ use std::error::Error;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use sverka::nn::{
-    self, BatchNorm2d, Conv2d, ConvOptions, Dataset, Dropout2d, Flatten, Layer, Linear, MaxPool2d, Mode, Optimizer,
-    PoolOptions, ReLU, Sequential, Sgd,
-};
+use sverka::nn::{self, Dataset, Layer, Mode, Optimizer, Sequential, Sgd};
 use sverka::rng::SplitMix64;
-
-/// The M1 network, initialised from `rng`.
-fn m1(rng: &mut SplitMix64) -> Result<Sequential, sverka::Error> {
-    Ok(Sequential::new()
-        .with(Conv2d::new(ConvOptions::new(1, 32, 3).padding(1), rng)?)
-        .with(BatchNorm2d::new(32)?)
-        .with(ReLU::new())
-        .with(MaxPool2d::new(PoolOptions::new(2)))
-        .with(Conv2d::new(ConvOptions::new(32, 64, 3).padding(1), rng)?)
-        .with(BatchNorm2d::new(64)?)
-        .with(ReLU::new())
-        .with(MaxPool2d::new(PoolOptions::new(2)))
-        .with(Dropout2d::new(0.25, rng)?)
-        .with(Flatten::new())
-        .with(Linear::new(64 * 7 * 7, 128, rng)?)
-        .with(ReLU::new())
-        .with(Linear::new(128, 10, rng)?))
-}
 
 /// Mean cross-entropy and accuracy of `model` on `data`, in eval mode.
 fn evaluate(model: &mut Sequential, data: &Dataset) -> Result<(f64, f64), sverka::Error> {
@@ -59,7 +38,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     args.init_threads()?;
     let (train, test) = args.load()?;
     let mut rng = SplitMix64::new(args.seed);
-    let mut model = m1(&mut rng)?;
+    let mut model = nn::models::mnist_cnn(&mut rng)?;
     let [h, w] = train.image_size();
     println!("{}", model.summary([args.batch_size, 1, h, w])?);
     println!(

@@ -77,3 +77,21 @@ pub fn thread_counts() -> Vec<usize> {
         })
         .clone()
 }
+
+/// What a bench measures: flops of one call (with a descriptor), or bytes moved by one call.
+pub enum Work {
+    Flops(f64, String),
+    Bytes(f64),
+}
+
+/// Benches `f` at every thread count under `id`, then prints its RESULT line.
+pub fn bench(c: &mut criterion::Criterion, id: &str, work: Work, mut f: impl FnMut() + Send) {
+    for threads in thread_counts() {
+        let (mut samples, pool) = (Samples::default(), pool(threads));
+        c.bench_function(&format!("{id}/t{threads}"), |b| b.iter_custom(|iters| samples.time(&pool, iters, &mut f)));
+        match &work {
+            Work::Flops(flops, detail) => report_flops(id, threads, *flops, &samples, detail),
+            Work::Bytes(bytes) => report_bytes(id, threads, *bytes, &samples),
+        }
+    }
+}

@@ -137,7 +137,7 @@ impl fmt::Display for ConvOptions {
 /// What distinguishes [`Conv2d`] from [`ConvTranspose2d`]: the kernel spec each one
 /// builds, and the public kernels it calls. Implemented by [`Conv2dSpec`] and
 /// [`ConvTranspose2dSpec`] only (the trait is sealed).
-pub trait ConvKind: sealed::Sealed + Copy {
+pub trait ConvKind: sealed::Sealed + Copy + Send {
     /// The layer's name, `"Conv2d"` or `"ConvTranspose2d"`.
     const NAME: &'static str;
     /// The weight shape PyTorch uses for these options.
@@ -151,7 +151,7 @@ pub trait ConvKind: sealed::Sealed + Copy {
     /// What the layer keeps between forward passes so it does not plan again: a
     /// [`Conv2dPlan`] for [`Conv2d`]; nothing for [`ConvTranspose2d`], whose one-shot kernel
     /// is all the public API offers.
-    type Plan: fmt::Debug;
+    type Plan: fmt::Debug + Send;
     /// The forward pass through the cached plan `plan`: built on the first call or when the
     /// spec changed (a new input shape), otherwise only given the current weights.
     fn forward(

@@ -51,7 +51,7 @@ pub enum Window {
 ///
 /// There is no autograd tape: `backward` must follow the `forward` whose output the
 /// gradient belongs to (otherwise it returns [`Error::State`]).
-pub trait Layer {
+pub trait Layer: Send {
     /// A one-line description, PyTorch style, e.g. `Conv2d(1, 32, kernel=3x3, padding=1)`.
     fn describe(&self) -> String;
 

@@ -9,7 +9,8 @@
 //! - losses [`softmax_cross_entropy`], [`mse`], [`bce_with_logits`]; optimisers [`Sgd`],
 //!   [`Adam`]; PyTorch's default initialisation ([`init`]);
 //! - [`checkpoint`]: safetensors files with PyTorch `state_dict` names;
-//! - [`data`]: the IDX (MNIST) format and [`Dataset`].
+//! - [`data`]: the IDX (MNIST) format and [`Dataset`];
+//! - [`models`]: the networks of the two examples (MNIST classifier, autoencoder).
 //!
 //! Semantics follow PyTorch, so a model and its weights port 1:1 to the `nn.Sequential` with
 //! the same layers.
@@ -55,6 +56,7 @@ pub mod init;
 mod layer;
 mod linear;
 mod loss;
+pub mod models;
 mod norm;
 mod optim;
 mod param;
