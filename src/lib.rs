@@ -40,6 +40,7 @@ mod norm;
 mod pool;
 pub mod reference;
 pub mod rng;
+mod sgemm;
 mod spec;
 mod transpose_conv;
 

@@ -3,7 +3,6 @@
 
 mod depthwise;
 mod direct;
-mod gemm;
 mod implicit_gemm;
 mod plan;
 mod unfold;

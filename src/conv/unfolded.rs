@@ -9,9 +9,9 @@
 
 use rayon::prelude::*;
 
-use super::gemm::{MatMut, MatRef, gemm};
 use super::unfold::{col2im, im2col};
 use crate::error::{Error, try_zeroed};
+use crate::sgemm::{MatMut, MatRef, gemm};
 use crate::spec::ConvGeom;
 
 /// Rows of the column matrix: input channels per group times kernel taps.

@@ -6,59 +6,7 @@ use super::param::Param;
 use super::tensor::{Tensor, expect_shape};
 use crate::error::Error;
 use crate::rng::SplitMix64;
-
-/// A row-major or transposed view of a matrix stored in a slice: `rows x cols`, element
-/// `(i, j)` at `i * row_stride + j * col_stride`.
-#[derive(Clone, Copy)]
-struct Mat<'a> {
-    data: &'a [f32],
-    rows: usize,
-    cols: usize,
-    row_stride: usize,
-    col_stride: usize,
-}
-
-impl<'a> Mat<'a> {
-    /// A row-major `rows x cols` matrix.
-    fn rows(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        Mat { data, rows, cols, row_stride: cols, col_stride: 1 }
-    }
-    /// The transpose of a row-major `cols x rows` matrix, seen as `rows x cols`.
-    fn transposed(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        Mat { data, rows, cols, row_stride: 1, col_stride: rows }
-    }
-}
-
-/// `c = a * b + beta * c` with `c` row-major `a.rows x b.cols`.
-fn gemm(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
-    assert!(a.cols == b.rows, "gemm: inner dimensions {} and {} differ", a.cols, b.rows);
-    assert!(a.data.len() >= a.rows * a.cols && b.data.len() >= b.rows * b.cols && c.len() == a.rows * b.cols);
-    if a.rows == 0 || b.cols == 0 {
-        return;
-    }
-    // SAFETY: the assertions above guarantee that every element `(i, j)` addressed
-    // through the strides lies inside its slice: the largest offset of a dense
-    // `rows x cols` matrix with these (row-major or column-major) strides is
-    // `rows * cols - 1`, and `c` is a dense row-major matrix of exactly its length.
-    unsafe {
-        matrixmultiply::sgemm(
-            a.rows,
-            a.cols,
-            b.cols,
-            1.0,
-            a.data.as_ptr(),
-            a.row_stride as isize,
-            a.col_stride as isize,
-            b.data.as_ptr(),
-            b.row_stride as isize,
-            b.col_stride as isize,
-            beta,
-            c.as_mut_ptr(),
-            b.cols as isize,
-            1,
-        );
-    }
-}
+use crate::sgemm::{MatMut, MatRef, gemm};
 
 /// A fully connected layer `y = x Wᵀ + b` (`torch.nn.Linear`): input `[n, in, 1, 1]`,
 /// weight `[out, in]`, bias `[out]`, output `[n, out, 1, 1]`.
@@ -117,8 +65,8 @@ impl Layer for Linear {
         for row in y.data_mut().chunks_mut(self.out_features) {
             row.copy_from_slice(self.bias.value());
         }
-        let w = Mat::transposed(self.weight.value(), self.in_features, self.out_features);
-        gemm(Mat::rows(x.data(), n, self.in_features), w, 1.0, y.data_mut());
+        let w = MatRef::rows(self.weight.value(), self.out_features, self.in_features).t();
+        gemm(MatRef::rows(x.data(), n, self.in_features), w, 1.0, MatMut::rows(y.data_mut(), n, self.out_features));
         self.input = Some(x.clone());
         Ok(y)
     }
@@ -129,16 +77,17 @@ impl Layer for Linear {
         expect_shape("grad_out", grad_out.shape(), [n, self.out_features, 1, 1])?;
         let dy = grad_out.data();
         // dW += dYᵀ X
-        let dy_t = Mat::transposed(dy, self.out_features, n);
-        gemm(dy_t, Mat::rows(x.data(), n, self.in_features), 1.0, self.weight.grad_mut());
+        let dy_t = MatRef::rows(dy, n, self.out_features).t();
+        let dw = MatMut::rows(self.weight.grad_mut(), self.out_features, self.in_features);
+        gemm(dy_t, MatRef::rows(x.data(), n, self.in_features), 1.0, dw);
         // db += column sums of dY
         for row in dy.chunks(self.out_features) {
             self.bias.accumulate(row);
         }
         // dX = dY W
         let mut dx = Tensor::zeros(x.shape())?;
-        let w = Mat::rows(self.weight.value(), self.out_features, self.in_features);
-        gemm(Mat::rows(dy, n, self.out_features), w, 0.0, dx.data_mut());
+        let w = MatRef::rows(self.weight.value(), self.out_features, self.in_features);
+        gemm(MatRef::rows(dy, n, self.out_features), w, 0.0, MatMut::rows(dx.data_mut(), n, self.in_features));
         Ok(dx)
     }
 

@@ -118,9 +118,10 @@ fn max_plane(g: &PoolGeom, windows: &Windows, x: &[f32], y: &mut [f32], mut ix: 
         window.for_each(g, |i| {
             let v = x[i];
             nan |= v.is_nan();
-            if v > best {
-                (best, best_i) = (v, i);
-            }
+            // Selects, not a branch: on real data `v > best` is unpredictable.
+            let greater = v > best;
+            best = if greater { v } else { best };
+            best_i = if greater { i } else { best_i };
         });
         if nan {
             let mut first_nan = None;

@@ -1,4 +1,5 @@
-//! A safe, bounds-checked view of `matrixmultiply::sgemm` over strided slices.
+//! A safe, bounds-checked view of `matrixmultiply::sgemm` over strided slices: the GEMM
+//! behind the unfolded convolution driver and `nn::Linear`.
 
 /// A read-only strided matrix view: element `(i, j)` is `data[i * rs + j * cs]`.
 #[derive(Clone, Copy)]
