@@ -29,7 +29,7 @@
 //! - [`Conv2dPlan`] is the fast path's real API: it validates once, picks the algorithm and
 //!   the generated SIMD kernel for this CPU ([`Isa`]), packs the weights and owns its
 //!   workspace, so `run` allocates nothing; the one-shot [`conv2d`] builds one per call.
-//! - [`reference`] holds every operation as plain `f64`-accumulating loops: the oracle the
+//! - [`reference`](mod@reference) holds every operation as plain `f64`-accumulating loops: the oracle the
 //!   fast paths are tested against.
 //! - [`nn`] is a thin layer/training module on top (layers, losses, optimisers,
 //!   safetensors checkpoints with PyTorch names, the MNIST IDX format).
