@@ -168,7 +168,7 @@ macro_rules! kernel_test {
 sverka::for_each_kernel!(kernel_test);
 
 /// The depthwise kernel (not generated) on every ISA: row widths around 1 and 4 vectors;
-/// heights below and across the driver's 8-row bands (19 = 8 + 8 + 3 output rows).
+/// heights 5 and 19 (odd counts of 2-row blocks, a partial last block).
 #[test]
 fn depthwise_kernel() {
     for isa in Isa::ALL {

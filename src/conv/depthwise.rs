@@ -10,22 +10,6 @@ use crate::isa::Isa;
 use crate::kernels::depthwise::{DepthwiseArgs, depthwise_entry};
 use crate::spec::{ConvGeom, product};
 
-/// Output rows per kernel call; one prefetch of the next plane's input per band.
-/// 8 rows of a 56-wide plane are ~2 KB of output, ~1/7 of the next plane prefetched at a time.
-const PREFETCH_BAND: usize = 8;
-
-/// Prefetches `data` into L1, one request per 64-byte line (a hint; no effect elsewhere).
-#[inline]
-fn prefetch(data: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in data.chunks(16) {
-        // SAFETY: prefetch never faults and `line` is a live slice; SSE is baseline on x86-64.
-        unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = data;
-}
-
 /// A planned depthwise convolution.
 pub(crate) struct Depthwise {
     entry: unsafe fn(&DepthwiseArgs),
@@ -82,40 +66,27 @@ impl Depthwise {
                 for (y, row) in src.chunks_exact(w.input).enumerate() {
                     buf[(y + h.pad_begin) * this.cols + w.pad_begin..][..w.input].copy_from_slice(row);
                 }
-                // The kernel runs in bands of output rows; before each band, the matching
-                // share of the next plane's input is prefetched, so its fetch from L3 or
-                // memory overlaps this plane's arithmetic instead of stalling the copy.
-                let next = input.get((plane + 1) * in_plane..(plane + 2) * in_plane);
-                let bands = h.output.div_ceil(PREFETCH_BAND);
-                for band in 0..bands {
-                    let y0 = band * PREFETCH_BAND;
-                    if let Some(next) = next {
-                        let share = in_plane.div_ceil(bands);
-                        let lo = (band * share).min(in_plane);
-                        prefetch(&next[lo..(lo + share).min(in_plane)]);
-                    }
-                    let args = DepthwiseArgs {
-                        x: buf[y0 * this.cols..].as_ptr(),
-                        cols: this.cols,
-                        w: this.weights[c * taps..][..taps].as_ptr(),
-                        kernel: [h.kernel, w.kernel],
-                        dilation: [h.dilation, w.dilation],
-                        bias: this.bias[c],
-                        // SAFETY (pointer arithmetic): plane < batch * out_c and y0 < oh,
-                        // so the band starts inside the output slice.
-                        out: unsafe { out.add(plane * out_plane + y0 * w.output) },
-                        oh: (h.output - y0).min(PREFETCH_BAND),
-                        ow: w.output,
-                        ldo: w.output,
-                        relu,
-                    };
-                    // SAFETY: the entry is for the plan's ISA. With stride 1, rows = oh +
-                    // (kh-1)*dh and cols = ow + (kw-1)*dw, so every read of the band (its
-                    // rows start at padded row y0) is inside the padded plane except the
-                    // last row's partial vector, which stays within the L floats of slack;
-                    // the output rows y0.. of plane `plane` are written by this task only.
-                    unsafe { (this.entry)(&args) };
-                }
+                let args = DepthwiseArgs {
+                    x: buf.as_ptr(),
+                    cols: this.cols,
+                    w: this.weights[c * taps..][..taps].as_ptr(),
+                    kernel: [h.kernel, w.kernel],
+                    dilation: [h.dilation, w.dilation],
+                    bias: this.bias[c],
+                    // SAFETY (pointer arithmetic): plane < batch * out_c, so the plane
+                    // starts inside the output slice.
+                    out: unsafe { out.add(plane * out_plane) },
+                    oh: h.output,
+                    ow: w.output,
+                    ldo: w.output,
+                    relu,
+                };
+                // SAFETY: the entry is for the plan's ISA. With stride 1, rows = oh +
+                // (kh-1)*dh and cols = ow + (kw-1)*dw, so every read is inside the padded
+                // plane except the last row's partial vector, which stays within the L
+                // floats of slack; the output plane `plane` (oh x ow floats) is written
+                // by this task only.
+                unsafe { (this.entry)(&args) };
             });
         });
     }
