@@ -195,6 +195,32 @@ fn bitwise_identical_for_any_thread_count() {
     }
 }
 
+/// Direct with few images (reorder in bands of input rows, compute in bands of output
+/// rows) against the reference at 1, 2 and 3 threads: input heights below, at and above
+/// the band count, uneven padding, strides 1 and 2, batch 1 and 2.
+#[test]
+fn direct_row_bands_match_reference() {
+    for isa in isas() {
+        for (hw, stride, batch) in [(1, 1, 1), (2, 1, 1), (5, 2, 2), (13, 1, 1), (13, 2, 1), (26, 1, 2)] {
+            let s = Conv2dSpec {
+                batch,
+                stride: [stride, stride],
+                padding: Padding { top: 1, bottom: 2, left: 1, right: 1 },
+                ..conv(20, 36, hw, [3, stride, 1, 1], 1)
+            };
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| {
+                    let weight = fill(s.weight_len().unwrap(), 9);
+                    let mut plan =
+                        Conv2dPlan::builder(&s).isa(isa).algorithm(Algorithm::Direct).build(&weight, None).unwrap();
+                    check_plan(&s, &mut plan, false, 11).unwrap();
+                });
+            }
+        }
+    }
+}
+
 /// `conv2d` (one-shot) equals a reused plan; `set_weights` re-packs; fused ReLU clamps.
 #[test]
 fn plan_api() {
