@@ -728,27 +728,10 @@ impl fmt::Display for Conv2dSpec {
 }
 
 impl fmt::Display for ConvTranspose2dSpec {
-    /// Compact descriptor, e.g. `n1ic8oc4ih7iw7kh3kw3sh2sw2p1_1_1_1dh1dw1g1op1_1`.
+    /// Compact descriptor: the shared fields as [`Conv2dSpec`] writes them, then the output
+    /// padding, e.g. `n1ic8oc4ih7iw7kh3kw3sh2sw2p1_1_1_1dh1dw1g1op1_1`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "n{}ic{}oc{}ih{}iw{}kh{}kw{}sh{}sw{}{}dh{}dw{}g{}op{}_{}",
-            self.batch,
-            self.in_channels,
-            self.out_channels,
-            self.input[0],
-            self.input[1],
-            self.kernel[0],
-            self.kernel[1],
-            self.stride[0],
-            self.stride[1],
-            self.padding,
-            self.dilation[0],
-            self.dilation[1],
-            self.groups,
-            self.output_padding[0],
-            self.output_padding[1]
-        )
+        write!(f, "{}op{}_{}", self.common(), self.output_padding[0], self.output_padding[1])
     }
 }
 

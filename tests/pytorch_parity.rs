@@ -73,8 +73,9 @@ fn assert_close(case: &Case, what: &str, got: &[f32], want: &[f32]) {
     }
 }
 
-fn conv_case(c: &Case) {
-    let spec = Conv2dSpec {
+/// The case's convolution spec fields (shared by both convolution ops).
+fn conv_spec(c: &Case) -> Conv2dSpec {
+    Conv2dSpec {
         batch: c.usize("n"),
         in_channels: c.usize("ci"),
         out_channels: c.usize("co"),
@@ -84,44 +85,63 @@ fn conv_case(c: &Case) {
         padding: c.padding(),
         dilation: [c.usize("dh"), c.usize("dw")],
         groups: c.usize("g"),
-    };
+    }
+}
+
+/// Runs one convolution family (forward, input gradient, weight and bias gradients) on the
+/// case's tensors and compares every result with PyTorch's.
+fn check_conv_family(
+    c: &Case,
+    output_len: usize,
+    forward: impl Fn(&[f32], &[f32], Option<&[f32]>, &mut [f32]) -> Result<(), Error>,
+    backward_input: impl Fn(&[f32], &[f32], &mut [f32]) -> Result<(), Error>,
+    backward_weight: impl Fn(&[f32], &[f32], &mut [f32], Option<&mut [f32]>) -> Result<(), Error>,
+) {
     let (x, w, b, dy) = (c.t("input"), c.t("weight"), c.t("bias"), c.t("grad_output"));
-    let mut y = vec![f32::NAN; spec.output_len().unwrap()];
-    conv2d(&spec, x, w, Some(b), &mut y).unwrap();
+    let mut y = vec![f32::NAN; output_len];
+    forward(x, w, Some(b), &mut y).unwrap();
     assert_close(c, "output", &y, c.t("output"));
     let mut dx = vec![f32::NAN; x.len()];
-    conv2d_backward_input(&spec, dy, w, &mut dx).unwrap();
+    backward_input(dy, w, &mut dx).unwrap();
     assert_close(c, "grad_input", &dx, c.t("grad_input"));
     let (mut dw, mut db) = (vec![f32::NAN; w.len()], vec![f32::NAN; b.len()]);
-    conv2d_backward_weight(&spec, x, dy, &mut dw, Some(&mut db)).unwrap();
+    backward_weight(x, dy, &mut dw, Some(&mut db)).unwrap();
     assert_close(c, "grad_weight", &dw, c.t("grad_weight"));
     assert_close(c, "grad_bias", &db, c.t("grad_bias"));
 }
 
+fn conv_case(c: &Case) {
+    let s = conv_spec(c);
+    check_conv_family(
+        c,
+        s.output_len().unwrap(),
+        |x, w, b, y| conv2d(&s, x, w, b, y),
+        |dy, w, dx| conv2d_backward_input(&s, dy, w, dx),
+        |x, dy, dw, db| conv2d_backward_weight(&s, x, dy, dw, db),
+    );
+}
+
 fn conv_transpose_case(c: &Case) {
-    let spec = ConvTranspose2dSpec {
-        batch: c.usize("n"),
-        in_channels: c.usize("ci"),
-        out_channels: c.usize("co"),
-        input: [c.usize("ih"), c.usize("iw")],
-        kernel: [c.usize("kh"), c.usize("kw")],
-        stride: [c.usize("sh"), c.usize("sw")],
-        padding: c.padding(),
-        dilation: [c.usize("dh"), c.usize("dw")],
-        groups: c.usize("g"),
+    let k = conv_spec(c);
+    let s = ConvTranspose2dSpec {
+        batch: k.batch,
+        in_channels: k.in_channels,
+        out_channels: k.out_channels,
+        input: k.input,
+        kernel: k.kernel,
+        stride: k.stride,
+        padding: k.padding,
+        dilation: k.dilation,
+        groups: k.groups,
         output_padding: c.pair("op"),
     };
-    let (x, w, b, dy) = (c.t("input"), c.t("weight"), c.t("bias"), c.t("grad_output"));
-    let mut y = vec![f32::NAN; spec.output_len().unwrap()];
-    conv_transpose2d(&spec, x, w, Some(b), &mut y).unwrap();
-    assert_close(c, "output", &y, c.t("output"));
-    let mut dx = vec![f32::NAN; x.len()];
-    conv_transpose2d_backward_input(&spec, dy, w, &mut dx).unwrap();
-    assert_close(c, "grad_input", &dx, c.t("grad_input"));
-    let (mut dw, mut db) = (vec![f32::NAN; w.len()], vec![f32::NAN; b.len()]);
-    conv_transpose2d_backward_weight(&spec, x, dy, &mut dw, Some(&mut db)).unwrap();
-    assert_close(c, "grad_weight", &dw, c.t("grad_weight"));
-    assert_close(c, "grad_bias", &db, c.t("grad_bias"));
+    check_conv_family(
+        c,
+        s.output_len().unwrap(),
+        |x, w, b, y| conv_transpose2d(&s, x, w, b, y),
+        |dy, w, dx| conv_transpose2d_backward_input(&s, dy, w, dx),
+        |x, dy, dw, db| conv_transpose2d_backward_weight(&s, x, dy, dw, db),
+    );
 }
 
 fn pool_spec(c: &Case) -> Pool2dSpec {
