@@ -38,26 +38,22 @@
 
 use rayon::prelude::*;
 
+use super::blocked::Blocked;
 use super::plan::{Aligned, OutPtr, Slots};
 use crate::error::{Error, try_zeroed};
 use crate::isa::{Isa, cache_sizes};
-use crate::kernels::{DirectArgs, DirectFn, Family, KERNELS, TransposeFn, direct_entry, transpose_entry};
+use crate::kernels::{DirectArgs, DirectFn, Family, KERNELS, direct_entry};
 use crate::spec::{ConvGeom, product};
 
 /// A planned direct convolution.
 pub(crate) struct Direct {
     kernel: usize,
     entry: DirectFn,
-    transpose: TransposeFn,
-    lanes: usize,
-    /// Input-channel blocks of `lanes` channels.
-    icb: usize,
+    /// The blocked input layout.
+    layout: Blocked,
     /// Output channels per block (`V * lanes`) and the block count.
     ob: usize,
     n_ob: usize,
-    /// Blocked plane size.
-    rows: usize,
-    cols: usize,
     /// Tiles per output row.
     ow_tiles: usize,
     /// Tap offsets in floats, `(kh * dh * cols + kw * dw) * lanes`.
@@ -125,11 +121,10 @@ impl Direct {
         let (h, w) = (g.h, g.w);
         let ob = k.vectors * lanes;
         let ow_tiles = w.output.div_ceil(k.rows);
-        let rows = h.input + h.pad_begin + h.pad_end;
         // The last tile reads pixel (ow_tiles * T - 1), tap kw - 1.
         let reach = (ow_tiles * k.rows - 1) * w.stride + (w.kernel - 1) * w.dilation + 1;
-        let cols = (w.input + w.pad_begin + w.pad_end).max(reach);
-        let icb = g.in_c.div_ceil(lanes);
+        let layout = Blocked::new(g, isa, 0, reach)?;
+        let (icb, cols) = (layout.icb, layout.cols);
         let n_ob = g.out_c.div_ceil(ob);
         let taps = (0..h.kernel)
             .flat_map(|i| (0..w.kernel).map(move |j| (i * h.dilation * cols + j * w.dilation) * lanes))
@@ -145,20 +140,16 @@ impl Direct {
         let ow_pad = ow_tiles * k.rows;
         let group = (l1 / 4 / (ow_pad * ob * f)).clamp(1, h.output);
         let weights = Aligned::zeroed(product("packed weights", &[n_ob, icb, ntaps, lanes, ob])?)?;
-        let image_len = product("blocked input", &[icb, rows, cols, lanes])?;
+        let image_len = layout.image_len();
         let per_image = g.batch >= 2 * rayon::current_num_threads();
         let images = if per_image { Some(Slots::new(image_len)?) } else { None };
         let blocked = Aligned::zeroed(if per_image { 0 } else { product("blocked input", &[g.batch, image_len])? })?;
         Ok(Direct {
             kernel,
             entry,
-            transpose: transpose_entry(isa),
-            lanes,
-            icb,
+            layout,
             ob,
             n_ob,
-            rows,
-            cols,
             ow_tiles,
             taps,
             chunk,
@@ -178,13 +169,13 @@ impl Direct {
 
     /// Packs `weight` `[oc][ic][kh][kw]` into `[oc / OB][icb][kh * kw][L][OB]`, zero-padded.
     pub(crate) fn set_weights(&mut self, g: &ConvGeom, weight: &[f32], bias: Option<&[f32]>) {
-        let (l, ob, ntaps) = (self.lanes, self.ob, self.taps.len());
+        let (l, ob, ntaps, icb) = (self.layout.lanes, self.ob, self.taps.len(), self.layout.icb);
         for (i, dst) in self.weights.iter_mut().enumerate() {
             let j = i % ob;
             let lane = (i / ob) % l;
             let t = (i / (ob * l)) % ntaps;
-            let b = (i / (ob * l * ntaps)) % self.icb;
-            let o = i / (ob * l * ntaps * self.icb);
+            let b = (i / (ob * l * ntaps)) % icb;
+            let o = i / (ob * l * ntaps * icb);
             let (oc, ic) = (o * ob + j, b * l + lane);
             *dst = if oc < g.out_c && ic < g.in_c { weight[(oc * g.in_c + ic) * ntaps + t] } else { 0.0 };
         }
@@ -195,7 +186,7 @@ impl Direct {
 
     /// Runs the convolution (lengths checked by the plan).
     pub(crate) fn run(&mut self, g: &ConvGeom, input: &[f32], output: &mut [f32], relu: bool) {
-        let image_len = self.icb * self.rows * self.cols * self.lanes;
+        let image_len = self.layout.image_len();
         let in_image = g.in_c * g.h.input * g.w.input;
         let threads = rayon::current_num_threads();
         let out = OutPtr(output.as_mut_ptr());
@@ -204,10 +195,9 @@ impl Direct {
         if let Some(images) = &this.images {
             // Large batch: one task per image reorders it into this thread's image buffer
             // (in L2, reused for the next image) and computes all its output channels.
-            // The padding of the buffer is never written, so it stays zero.
             (0..g.batch).into_par_iter().for_each(|n| {
                 images.with(|image| {
-                    this.reorder(g, &input[n * in_image..][..in_image], image);
+                    this.layout.reorder(g, &input[n * in_image..][..in_image], image);
                     this.slots.with(|scratch| {
                         for o in 0..this.n_ob {
                             this.band(g, image, n, o, 0..g.h.output, out, out_len, relu, scratch);
@@ -217,33 +207,13 @@ impl Direct {
             });
             return;
         }
-        // Few images: reorder every (image, channel block) first, then split each image
-        // into (output-channel block, band of rows) tasks, 8 per thread for load balance,
-        // so that batch 1 uses every core. The blocked buffer is taken out of `self` (no
-        // allocation) so that tasks can write it while sharing the rest of the plan.
+        // Few images: reorder the batch first, then split each image into (band of rows,
+        // output-channel block) tasks, 8 per thread for load balance, so that batch 1 uses
+        // every core. The blocked buffer is taken out of `self` (no allocation) so that
+        // the reorder can write it while the tasks share the rest of the plan.
         let mut blocked = std::mem::take(&mut self.blocked);
+        self.layout.reorder_batch(g, input, &mut blocked);
         let this = &*self;
-        let block_len = this.rows * this.cols * this.lanes;
-        // Reorder tasks are bands of input rows (all channel blocks), in the same order
-        // as the compute tasks' bands of output rows, so that with rayon's split a thread
-        // mostly computes from rows it reordered itself (in its own L2).
-        let ih = g.h.input;
-        let parts = (2 * threads).div_ceil(g.batch).clamp(1, ih);
-        let part = ih.div_ceil(parts);
-        let dst = OutPtr(blocked.as_mut_ptr());
-        (0..g.batch * ih.div_ceil(part)).into_par_iter().for_each(|task| {
-            let (n, pi) = (task / ih.div_ceil(part), task % ih.div_ceil(part));
-            let ys = pi * part..((pi + 1) * part).min(ih);
-            for b in 0..this.icb {
-                // SAFETY: block (n, b) of the batch-sized buffer starts at
-                // (n * icb + b) * block_len < blocked.len(); this task writes only its
-                // rows `ys` of it (disjoint from every other task's), inside the block.
-                unsafe {
-                    let block = dst.add((n * this.icb + b) * block_len);
-                    this.reorder_rows(g, &input[n * in_image..][..in_image], b, ys.clone(), block);
-                }
-            }
-        });
         let oh = g.h.output;
         let band = oh.div_ceil((8 * threads).div_ceil(g.batch * this.n_ob).clamp(1, oh));
         let bands = oh.div_ceil(band);
@@ -259,51 +229,6 @@ impl Direct {
             this.slots.with(|scratch| this.band(g, image, n, o, rows, out, out_len, relu, scratch));
         });
         self.blocked = blocked;
-    }
-
-    /// Reorders one NCHW image into the blocked layout `dst` (`[icb][rows][cols][L]`).
-    fn reorder(&self, g: &ConvGeom, input: &[f32], dst: &mut [f32]) {
-        for (b, block) in dst.chunks_exact_mut(self.rows * self.cols * self.lanes).enumerate() {
-            self.reorder_block(g, input, b, block);
-        }
-    }
-
-    /// Reorders channel block `b` of one NCHW image into `dst` (`[rows][cols][L]`): row by
-    /// row, L channels x L pixels at a time through the block transpose. Only the interior
-    /// is written; the padding stays zero from the allocation.
-    fn reorder_block(&self, g: &ConvGeom, input: &[f32], b: usize, dst: &mut [f32]) {
-        assert!(dst.len() >= self.rows * self.cols * self.lanes);
-        // SAFETY: `dst` is a whole `[rows][cols][L]` block, exclusively borrowed.
-        unsafe { self.reorder_rows(g, input, b, 0..g.h.input, dst.as_mut_ptr()) }
-    }
-
-    /// Reorders input rows `ys` of channel block `b` of one NCHW image into the block at
-    /// `dst` (`[rows][cols][L]`), as [`Direct::reorder_block`].
-    ///
-    /// # Safety
-    /// `dst` points at `rows * cols * L` floats, of which the padded rows of `ys` (rows
-    /// `ys.start + pad_top..ys.end + pad_top`) are writable and not accessed by anyone
-    /// else during the call; `ys.end <= h.input`.
-    unsafe fn reorder_rows(&self, g: &ConvGeom, input: &[f32], b: usize, ys: std::ops::Range<usize>, dst: *mut f32) {
-        let (l, cols) = (self.lanes, self.cols);
-        let (h, w) = (g.h, g.w);
-        let in_plane = h.input * w.input;
-        let channels = l.min(g.in_c - b * l);
-        let src = &input[b * l * in_plane..][..channels * in_plane];
-        debug_assert!(ys.end <= h.input);
-        for y in ys {
-            let row = ((y + h.pad_begin) * cols + w.pad_begin) * l;
-            for x0 in (0..w.input).step_by(l) {
-                let px = l.min(w.input - x0);
-                // SAFETY: the ISA is the plan's. Reads channel i < channels, pixels
-                // x0..x0 + px of row y: inside `src`. Writes pixel j < px (x0 + j <
-                // w.input, so inside the padded row of `cols` floats), lane i < channels,
-                // of padded row y + pad_top: inside the rows of `ys` the caller lends us.
-                unsafe {
-                    (self.transpose)(src[y * w.input + x0..].as_ptr(), in_plane, channels, px, dst.add(row + x0 * l), l)
-                };
-            }
-        }
     }
 
     /// One task: image `n` (blocked: `image`), output-channel block `o`, output rows
@@ -322,29 +247,29 @@ impl Direct {
         scratch: &mut [f32],
     ) {
         let k = &KERNELS[self.kernel];
-        let (l, ob, t, ntaps) = (self.lanes, self.ob, k.rows, self.taps.len());
+        let (l, ob, t, ntaps) = (self.layout.lanes, self.ob, k.rows, self.taps.len());
+        let icb = self.layout.icb;
         let (h, w) = (g.h, g.w);
         let ow_pad = self.ow_tiles * t;
-        let plane = self.rows * self.cols * l;
-        let weights = &self.weights[o * self.icb * ntaps * l * ob..][..self.icb * ntaps * l * ob];
+        let (plane, cols) = (self.layout.block_len(), self.layout.cols);
+        let weights = &self.weights[o * icb * ntaps * l * ob..][..icb * ntaps * l * ob];
         let bias = &self.bias[o * ob..][..ob];
         let oc_valid = ob.min(g.out_c - o * ob);
-        let out_plane = h.output * w.output;
         let mut oh0 = oh_range.start;
         while oh0 < oh_range.end {
             let rows = self.group.min(oh_range.end - oh0);
             let chunks = ntaps.div_ceil(self.chunk);
-            for pass in 0..self.icb * chunks {
+            for pass in 0..icb * chunks {
                 let (b, t0) = (pass / chunks, (pass % chunks) * self.chunk);
                 let nt = self.chunk.min(ntaps - t0);
-                let last = pass + 1 == self.icb * chunks;
+                let last = pass + 1 == icb * chunks;
                 for r in 0..rows {
                     let oh = oh0 + r;
                     for ti in 0..self.ow_tiles {
                         let ow0 = ti * t;
                         let args = DirectArgs {
                             // In bounds: row oh * s < rows, column ow0 * s < cols.
-                            x: image[b * plane + (oh * h.stride * self.cols + ow0 * w.stride) * l..].as_ptr(),
+                            x: image[b * plane + (oh * h.stride * cols + ow0 * w.stride) * l..].as_ptr(),
                             icb: 1,
                             icb_stride: plane,
                             taps: self.taps[t0..t0 + nt].as_ptr(),
@@ -365,32 +290,11 @@ impl Direct {
                     }
                 }
             }
-            for r in 0..rows {
-                let oh = oh0 + r;
-                for x0 in (0..w.output).step_by(l) {
-                    let px = l.min(w.output - x0);
-                    for v in (0..oc_valid).step_by(l) {
-                        let channels = l.min(oc_valid - v);
-                        let at = ((n * g.out_c + o * ob + v) * h.output + oh) * w.output + x0;
-                        debug_assert!(at + (channels - 1) * out_plane + px <= out_len);
-                        // SAFETY: the ISA is the plan's. Reads scratch pixels x0..x0 + px
-                        // (< OWpad) of row r, lanes v..v + channels (< OB). Writes channel
-                        // j < channels (< out_c), pixels x0..x0 + px (< OW) of row oh:
-                        // inside the output, in the region (n, channel block, row band)
-                        // only this task writes.
-                        unsafe {
-                            (self.transpose)(
-                                scratch[(r * ow_pad + x0) * ob + v..].as_ptr(),
-                                ob,
-                                px,
-                                channels,
-                                out.add(at),
-                                out_plane,
-                            )
-                        };
-                    }
-                }
-            }
+            // SAFETY: rows oh0..oh0 + rows of image n, channels of block o: the region
+            // this task owns; the scratch holds rows x OWpad x OB floats.
+            unsafe {
+                self.layout.store_rows(g, scratch, (ow_pad, ob), (n, o * ob, oc_valid), (oh0, rows), out, out_len)
+            };
             oh0 += rows;
         }
     }

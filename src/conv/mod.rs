@@ -1,6 +1,7 @@
 //! conv2d forward and backward. The forward pass goes through a [`Conv2dPlan`] (SIMD
 //! kernels, see `plan.rs`); the gradients use the unfolded (im2col + GEMM) driver.
 
+mod blocked;
 mod depthwise;
 mod direct;
 mod implicit_gemm;

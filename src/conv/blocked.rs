@@ -1,0 +1,171 @@
+//! The channel-blocked image layout shared by the direct and Winograd drivers, and the
+//! way back from a pixel-major output tile to NCHW.
+//!
+//! ```text
+//! input   NCHW  --reorder-->  blocked [n][icb][rows][cols][L]   zero padding included
+//! output  scratch [rows][OWpad][OB] (pixel-major)  --L x L transposes-->  NCHW
+//! ```
+//!
+//! `rows`/`cols` are the padded input plus whatever the last (partial) tiles of a driver
+//! read, so kernels never need a bounds check. Only the interior is ever written; the
+//! padding stays zero from the allocation.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use super::plan::OutPtr;
+use crate::error::Error;
+use crate::isa::Isa;
+use crate::kernels::{TransposeFn, transpose_entry};
+use crate::spec::{ConvGeom, product};
+
+/// Geometry of one blocked image and the ISA's block transpose.
+pub(crate) struct Blocked {
+    pub lanes: usize,
+    /// Input-channel blocks of `lanes` channels.
+    pub icb: usize,
+    pub rows: usize,
+    pub cols: usize,
+    image_len: usize,
+    transpose: TransposeFn,
+}
+
+impl Blocked {
+    /// The layout of `g`'s input for `isa`, at least `rows x cols` padded pixels per block.
+    /// `Err` if a blocked image's size overflows.
+    pub(crate) fn new(g: &ConvGeom, isa: Isa, rows: usize, cols: usize) -> Result<Blocked, Error> {
+        let lanes = isa.lanes();
+        let rows = rows.max(g.h.input + g.h.pad_begin + g.h.pad_end);
+        let cols = cols.max(g.w.input + g.w.pad_begin + g.w.pad_end);
+        let icb = g.in_c.div_ceil(lanes);
+        let image_len = product("blocked input", &[icb, rows, cols, lanes])?;
+        Ok(Blocked { lanes, icb, rows, cols, image_len, transpose: transpose_entry(isa) })
+    }
+
+    /// Floats of one channel block (`rows * cols * L`).
+    pub(crate) fn block_len(&self) -> usize {
+        self.rows * self.cols * self.lanes
+    }
+
+    /// Floats of one blocked image.
+    pub(crate) fn image_len(&self) -> usize {
+        self.image_len
+    }
+
+    /// Reorders one NCHW image into `dst` (`[icb][rows][cols][L]`, one image).
+    pub(crate) fn reorder(&self, g: &ConvGeom, input: &[f32], dst: &mut [f32]) {
+        assert!(dst.len() >= self.image_len());
+        for b in 0..self.icb {
+            // SAFETY: block b of `dst` is inside it (asserted) and exclusively borrowed.
+            unsafe { self.reorder_rows(g, input, b, 0..g.h.input, dst[b * self.block_len()..].as_mut_ptr()) }
+        }
+    }
+
+    /// Reorders the whole NCHW batch into `blocked` (`[n][icb][rows][cols][L]`), in
+    /// parallel tasks of input-row bands (all channel blocks), 2 per thread, in image then
+    /// band order: with rayon's halving split a thread reorders the rows it will mostly
+    /// compute from when the compute tasks are ordered the same way.
+    pub(crate) fn reorder_batch(&self, g: &ConvGeom, input: &[f32], blocked: &mut [f32]) {
+        assert!(blocked.len() >= g.batch * self.image_len());
+        let in_image = g.in_c * g.h.input * g.w.input;
+        let ih = g.h.input;
+        let parts = (2 * rayon::current_num_threads()).div_ceil(g.batch).clamp(1, ih);
+        let part = ih.div_ceil(parts);
+        let bands = ih.div_ceil(part);
+        let dst = OutPtr(blocked.as_mut_ptr());
+        (0..g.batch * bands).into_par_iter().for_each(|task| {
+            let (n, pi) = (task / bands, task % bands);
+            let ys = pi * part..((pi + 1) * part).min(ih);
+            for b in 0..self.icb {
+                // SAFETY: block (n, b) of the batch-sized buffer starts at
+                // (n * icb + b) * block_len < blocked.len() (asserted); this task writes
+                // only its rows `ys` of it (disjoint from every other task's).
+                unsafe {
+                    let block = dst.add((n * self.icb + b) * self.block_len());
+                    self.reorder_rows(g, &input[n * in_image..][..in_image], b, ys.clone(), block);
+                }
+            }
+        });
+    }
+
+    /// Reorders input rows `ys` of channel block `b` of one NCHW image into the block at
+    /// `dst` (`[rows][cols][L]`): L channels x L pixels at a time through the block
+    /// transpose.
+    ///
+    /// # Safety
+    /// `dst` points at `rows * cols * L` floats, of which the padded rows of `ys` (rows
+    /// `ys.start + pad_top..ys.end + pad_top`) are writable and not accessed by anyone
+    /// else during the call; `ys.end <= h.input`.
+    unsafe fn reorder_rows(&self, g: &ConvGeom, input: &[f32], b: usize, ys: Range<usize>, dst: *mut f32) {
+        let (l, cols) = (self.lanes, self.cols);
+        let (h, w) = (g.h, g.w);
+        let in_plane = h.input * w.input;
+        let channels = l.min(g.in_c - b * l);
+        let src = &input[b * l * in_plane..][..channels * in_plane];
+        debug_assert!(ys.end <= h.input);
+        for y in ys {
+            let row = ((y + h.pad_begin) * cols + w.pad_begin) * l;
+            for x0 in (0..w.input).step_by(l) {
+                let px = l.min(w.input - x0);
+                // SAFETY: the ISA is the plan's. Reads channel i < channels, pixels
+                // x0..x0 + px of row y: inside `src`. Writes pixel j < px (x0 + j <
+                // w.input, so inside the padded row of `cols` floats), lane i < channels,
+                // of padded row y + pad_top: inside the rows of `ys` the caller lends us.
+                unsafe {
+                    (self.transpose)(src[y * w.input + x0..].as_ptr(), in_plane, channels, px, dst.add(row + x0 * l), l)
+                };
+            }
+        }
+    }
+
+    /// Writes output rows `oh0..oh0 + rows` of image `n`, channels `oc0..oc0 + oc_valid`,
+    /// from the pixel-major `scratch` (`[rows][ow_pad][ob]`, channel `oc0 + c` at lane
+    /// `c`) into the NCHW output, L x L blocks at a time.
+    ///
+    /// # Safety
+    /// `out` is the output of `out_len` floats the plan checked (`[n][out_c][oh][ow]`);
+    /// `oh0 + rows <= oh`, `oc0 + oc_valid <= out_c`, `oc_valid <= ob`, `ow <= ow_pad`,
+    /// `scratch` holds `rows * ow_pad * ob` floats; no one else writes that output region
+    /// during the call.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn store_rows(
+        &self,
+        g: &ConvGeom,
+        scratch: &[f32],
+        (ow_pad, ob): (usize, usize),
+        (n, oc0, oc_valid): (usize, usize, usize),
+        (oh0, rows): (usize, usize),
+        out: OutPtr,
+        out_len: usize,
+    ) {
+        let l = self.lanes;
+        let (h, w) = (g.h, g.w);
+        let out_plane = h.output * w.output;
+        for r in 0..rows {
+            let oh = oh0 + r;
+            for x0 in (0..w.output).step_by(l) {
+                let px = l.min(w.output - x0);
+                for v in (0..oc_valid).step_by(l) {
+                    let channels = l.min(oc_valid - v);
+                    let at = ((n * g.out_c + oc0 + v) * h.output + oh) * w.output + x0;
+                    debug_assert!(at + (channels - 1) * out_plane + px <= out_len);
+                    // SAFETY: the ISA is the plan's. Reads scratch pixels x0..x0 + px
+                    // (< OWpad) of row r, lanes v..v + channels (< OB). Writes channel
+                    // j < channels (< out_c), pixels x0..x0 + px (< OW) of row oh:
+                    // inside the output, in the region the caller owns.
+                    unsafe {
+                        (self.transpose)(
+                            scratch[(r * ow_pad + x0) * ob + v..].as_ptr(),
+                            ob,
+                            px,
+                            channels,
+                            out.add(at),
+                            out_plane,
+                        )
+                    };
+                }
+            }
+        }
+    }
+}
