@@ -42,8 +42,20 @@ use super::blocked::Blocked;
 use super::plan::{Aligned, OutPtr, Slots};
 use crate::error::{Error, try_zeroed};
 use crate::isa::{Isa, cache_sizes};
-use crate::kernels::{DirectArgs, DirectFn, Family, KERNELS, direct_entry};
+use crate::kernels::{DirectArgs, DirectFn, Family, KERNELS, KernelInfo, direct_entry};
 use crate::spec::{ConvGeom, product};
+
+/// The relative cost of direct kernel `k` on rows of `pixels` output pixels (tiles) and
+/// `out_c` output channels: the padded work (pixels rounded up to the tile width, channels
+/// to the channel block) weighted by the tile's load overhead. Each weight vector serves
+/// `rows` pixels, so narrow tiles pay relatively more loads; (rows + 2) / rows matches the
+/// measured ratios at equal work (AVX-512 ow14 ~10% faster than ow8, AVX2 ow6 ~28% faster
+/// than ow3). 840 is divisible by every tile width.
+pub(crate) fn tile_cost(k: &KernelInfo, lanes: usize, pixels: usize, out_c: usize) -> usize {
+    let ob = k.vectors * lanes;
+    let work = pixels.div_ceil(k.rows) * k.rows * out_c.div_ceil(ob) * ob;
+    work * (k.rows + 2) * (840 / k.rows)
+}
 
 /// A planned direct convolution.
 pub(crate) struct Direct {
@@ -78,9 +90,8 @@ impl Direct {
         Direct::choose(g, isa, forced).is_some()
     }
 
-    /// The best fitting kernel: the least padded work (output pixels rounded up to the tile
-    /// width times output channels rounded up to the channel block) weighted by the tile's
-    /// load overhead, then a 3x3-specialised kernel over a generic one, then registry order.
+    /// The best fitting kernel: the least [`tile_cost`], then a 3x3-specialised kernel over
+    /// a generic one, then registry order.
     fn choose(g: &ConvGeom, isa: Isa, forced: Option<usize>) -> Option<usize> {
         let lanes = isa.lanes();
         // Blocking pads the input channels to a multiple of L: below L/2 channels most of
@@ -100,16 +111,9 @@ impl Direct {
         if let Some(i) = forced {
             return fits(i).then_some(i);
         }
-        (0..KERNELS.len()).filter(|&i| fits(i)).min_by_key(|&i| {
-            let k = &KERNELS[i];
-            let ob = k.vectors * lanes;
-            let work = g.w.output.div_ceil(k.rows) * k.rows * g.out_c.div_ceil(ob) * ob;
-            // Each weight vector serves `rows` pixels: narrow tiles pay relatively more
-            // loads. (rows + 2) / rows matches the measured ratios at equal work: AVX-512
-            // ow14 ~10% faster than ow8, AVX2 ow6 ~28% faster than ow3. 840 is divisible by
-            // every tile width.
-            (work * (k.rows + 2) * (840 / k.rows), k.kernel == [0, 0], i)
-        })
+        (0..KERNELS.len())
+            .filter(|&i| fits(i))
+            .min_by_key(|&i| (tile_cost(&KERNELS[i], lanes, g.w.output, g.out_c), KERNELS[i].kernel == [0, 0], i))
     }
 
     /// Plans `g`; the caller checked [`Direct::accepts`].

@@ -8,6 +8,7 @@ mod implicit_gemm;
 mod plan;
 mod unfold;
 pub(crate) mod unfolded;
+mod winograd;
 
 pub use plan::{Algorithm, Conv2dPlan, Conv2dPlanBuilder};
 

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`Algorithm::Depthwise`] | `groups == in_channels == out_channels`, stride 1 |
 //! | [`Algorithm::Gemm1x1`] | 1x1 kernel, stride 1, no padding (any groups) |
+//! | [`Algorithm::Winograd`] | `groups == 1`, 3x3 kernel, stride 1, padding at most the dilation, at least `lanes / 2` input channels |
 //! | [`Algorithm::Direct`] | `groups == 1`, stride 1x1 or 2x2, at least `lanes / 2` input channels, a generated tile for the ISA |
 //! | [`Algorithm::ImplicitGemm`] | everything (any kernel, stride, dilation, padding, groups) |
 
@@ -17,6 +18,7 @@ use std::sync::Mutex;
 use super::depthwise::Depthwise;
 use super::direct::Direct;
 use super::implicit_gemm::Gemm;
+use super::winograd::Winograd;
 use crate::error::{Error, check_len, try_zeroed};
 use crate::isa::Isa;
 use crate::kernels::{KERNELS, kernel_index};
@@ -29,6 +31,7 @@ use crate::spec::{Conv2dSpec, ConvGeom};
 /// |---|---|
 /// | [`Algorithm::Depthwise`] | `groups == in_channels == out_channels`, stride 1 |
 /// | [`Algorithm::Gemm1x1`] | 1x1 kernel, stride 1, no padding (any groups) |
+/// | [`Algorithm::Winograd`] | `groups == 1`, 3x3 kernel, stride 1, padding at most the dilation, at least `lanes / 2` input channels |
 /// | [`Algorithm::Direct`] | `groups == 1`, stride 1x1 or 2x2, at least `lanes / 2` input channels |
 /// | [`Algorithm::ImplicitGemm`] | everything (any kernel, stride, dilation, padding, groups) |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -40,6 +43,9 @@ pub enum Algorithm {
     Direct,
     /// 1x1 convolution as a GEMM reading the input in place (no im2col).
     Gemm1x1,
+    /// Winograd F(2x2, 3x3) on the channel-blocked layout: 2.25x fewer multiplications
+    /// than direct convolution, the 16 products per tile done by the direct kernels.
+    Winograd,
     /// Implicit GEMM: cache-sized panels of the unfolded input packed on the fly
     /// (BLIS-style KC/NC blocking), never a full im2col matrix. Handles every spec.
     ImplicitGemm,
@@ -47,8 +53,8 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Every algorithm, in the order the planner tries them.
-    pub const ALL: [Algorithm; 4] =
-        [Algorithm::Depthwise, Algorithm::Gemm1x1, Algorithm::Direct, Algorithm::ImplicitGemm];
+    pub const ALL: [Algorithm; 5] =
+        [Algorithm::Depthwise, Algorithm::Gemm1x1, Algorithm::Winograd, Algorithm::Direct, Algorithm::ImplicitGemm];
 
     /// Short name, e.g. `"direct"`.
     pub const fn name(self) -> &'static str {
@@ -56,6 +62,7 @@ impl Algorithm {
             Algorithm::Depthwise => "depthwise",
             Algorithm::Direct => "direct",
             Algorithm::Gemm1x1 => "gemm1x1",
+            Algorithm::Winograd => "winograd",
             Algorithm::ImplicitGemm => "implicit_gemm",
         }
     }
@@ -66,6 +73,7 @@ impl Algorithm {
             Algorithm::Depthwise => Depthwise::accepts(g),
             Algorithm::Direct => Direct::accepts(g, isa, None),
             Algorithm::Gemm1x1 => Gemm::accepts_1x1(g),
+            Algorithm::Winograd => Winograd::accepts(g, isa, None),
             Algorithm::ImplicitGemm => true,
         }
     }
@@ -82,6 +90,7 @@ enum Algo {
     Depthwise(Depthwise),
     Direct(Direct),
     Gemm(Gemm),
+    Winograd(Winograd),
 }
 
 /// A zeroed `f32` buffer whose first element is 64-byte aligned (a cache line, an AVX-512
@@ -230,6 +239,9 @@ impl Conv2dPlanBuilder {
                 Algo::Depthwise(Depthwise::new(&g, isa)?)
             }
             Algorithm::Direct if Direct::accepts(&g, isa, kernel) => Algo::Direct(Direct::new(&g, isa, kernel)?),
+            Algorithm::Winograd if Winograd::accepts(&g, isa, kernel) => {
+                Algo::Winograd(Winograd::new(&g, isa, kernel)?)
+            }
             Algorithm::Gemm1x1 | Algorithm::ImplicitGemm if algorithm.accepts(&g, isa) => {
                 match Gemm::new(&g, isa, algorithm == Algorithm::Gemm1x1, kernel) {
                     Some(r) => Algo::Gemm(r?),
@@ -297,6 +309,7 @@ impl Conv2dPlan {
             Algo::Depthwise(a) => a.set_weights(weight, bias),
             Algo::Direct(a) => a.set_weights(&self.geom, weight, bias),
             Algo::Gemm(a) => a.set_weights(&self.geom, weight, bias),
+            Algo::Winograd(a) => a.set_weights(&self.geom, weight, bias),
         }
         Ok(())
     }
@@ -311,6 +324,7 @@ impl Conv2dPlan {
             Algo::Depthwise(a) => a.run(g, input, output, relu),
             Algo::Direct(a) => a.run(g, input, output, relu),
             Algo::Gemm(a) => a.run(g, input, output, relu),
+            Algo::Winograd(a) => a.run(g, input, output, relu),
         }
         Ok(())
     }
@@ -336,6 +350,7 @@ impl Conv2dPlan {
             Algo::Depthwise(_) => "depthwise",
             Algo::Direct(a) => KERNELS[a.kernel()].name,
             Algo::Gemm(a) => KERNELS[a.kernel()].name,
+            Algo::Winograd(a) => KERNELS[a.kernel()].name,
         }
     }
 }

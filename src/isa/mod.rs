@@ -85,6 +85,16 @@ pub trait Simd: Copy + Send + Sync + 'static {
     /// # Safety
     /// The CPU supports the ISA.
     unsafe fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `a + b`.
+    ///
+    /// # Safety
+    /// The CPU supports the ISA.
+    unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+    /// `a - b`.
+    ///
+    /// # Safety
+    /// The CPU supports the ISA.
+    unsafe fn sub(a: Self::V, b: Self::V) -> Self::V;
     /// Lane-wise maximum (NaN handling differs between ISAs; the kernels use it only for
     /// ReLU, `max(x, 0)`).
     ///

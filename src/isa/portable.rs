@@ -55,6 +55,14 @@ impl Simd for Portable {
         a.mul_add(b, c)
     }
     #[inline(always)]
+    unsafe fn add(a: f32x8, b: f32x8) -> f32x8 {
+        a + b
+    }
+    #[inline(always)]
+    unsafe fn sub(a: f32x8, b: f32x8) -> f32x8 {
+        a - b
+    }
+    #[inline(always)]
     unsafe fn max(a: f32x8, b: f32x8) -> f32x8 {
         a.max(b)
     }

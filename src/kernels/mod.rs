@@ -8,6 +8,7 @@
 //! active ISA from the entry tables; nothing outside this module calls a kernel directly.
 
 pub(crate) mod depthwise;
+pub(crate) mod winograd;
 
 #[cfg(target_arch = "x86_64")]
 use crate::isa::{Avx2, Avx512};
