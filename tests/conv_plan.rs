@@ -136,9 +136,11 @@ fn algorithms_are_selected_for_their_specs() {
     let cases = [
         (conv(32, 32, 9, [3, 1, 1, 1], 32), Algorithm::Depthwise),
         (conv(16, 16, 9, [5, 1, 2, 2], 16), Algorithm::Depthwise),
-        (conv(64, 64, 12, [3, 1, 1, 1], 1), Algorithm::Direct),
+        (conv(64, 64, 12, [3, 1, 1, 1], 1), Algorithm::Winograd),
+        (conv(64, 64, 12, [3, 1, 2, 2], 1), Algorithm::Winograd),
+        (conv(32, 64, 12, [3, 1, 0, 1], 1), Algorithm::Winograd),
+        (conv(64, 64, 12, [3, 1, 2, 1], 1), Algorithm::Direct),
         (conv(64, 128, 12, [3, 2, 1, 1], 1), Algorithm::Direct),
-        (conv(64, 64, 12, [3, 1, 2, 2], 1), Algorithm::Direct),
         (conv(32, 64, 12, [5, 1, 2, 1], 1), Algorithm::Direct),
         (conv(256, 256, 7, [1, 1, 0, 1], 1), Algorithm::Gemm1x1),
         (conv(64, 64, 7, [1, 1, 0, 1], 4), Algorithm::Gemm1x1),
@@ -163,13 +165,17 @@ fn algorithms_are_selected_for_their_specs() {
 fn bitwise_identical_for_any_thread_count() {
     let specs = [
         conv(24, 40, 17, [3, 1, 1, 1], 1),
+        conv(24, 40, 17, [3, 1, 1, 2], 1),
+        conv(24, 40, 17, [3, 1, 2, 1], 1),
         conv(24, 40, 17, [3, 2, 1, 1], 1),
         conv(3, 20, 23, [7, 2, 3, 1], 1),
         conv(64, 72, 9, [1, 1, 0, 1], 1),
         conv(12, 12, 19, [3, 1, 1, 1], 12),
         Conv2dSpec { batch: 3, ..conv(8, 12, 11, [3, 1, 1, 2], 2) },
-        // Direct with a batch: per-image tasks at 1 and 2 threads, row bands at 3.
+        // Winograd and direct with a batch: per-image tasks at 1 and 2 threads, row bands
+        // at 3.
         Conv2dSpec { batch: 5, ..conv(24, 40, 9, [3, 1, 1, 1], 1) },
+        Conv2dSpec { batch: 5, ..conv(24, 40, 9, [3, 1, 2, 1], 1) },
     ];
     for isa in isas() {
         for s in &specs {
@@ -218,6 +224,79 @@ fn direct_row_bands_match_reference() {
                 });
             }
         }
+    }
+}
+
+/// Winograd against the reference at 1, 2 and 3 threads: every tile remainder (output
+/// sizes 1 to 13, odd and even), dilations 1 to 3 per axis (row and column phases),
+/// asymmetric padding up to the dilation, channel counts off the vector width, batch 1
+/// (row-band tasks) and 5 (per-image tasks at 1 and 2 threads), with and without ReLU.
+#[test]
+fn winograd_matches_reference() {
+    let shapes = [
+        // (h, w, dilation [dh, dw], padding (top, bottom, left, right), in, out, batch)
+        (1, 1, [1, 1], (1, 1, 1, 1), 17, 5, 1),
+        (2, 5, [1, 1], (0, 1, 1, 0), 8, 16, 1),
+        (7, 6, [1, 1], (1, 1, 1, 1), 33, 40, 5),
+        (13, 9, [1, 1], (1, 0, 0, 1), 20, 33, 1),
+        (9, 11, [2, 2], (2, 2, 2, 2), 16, 17, 1),
+        (12, 7, [2, 1], (1, 2, 0, 1), 24, 9, 5),
+        (8, 13, [1, 3], (1, 0, 3, 2), 9, 32, 1),
+        (11, 11, [3, 3], (3, 3, 3, 3), 40, 24, 1),
+    ];
+    for isa in isas() {
+        for (i, &(h, w, dilation, (top, bottom, left, right), c, k, batch)) in shapes.iter().enumerate() {
+            let s = Conv2dSpec {
+                batch,
+                in_channels: c,
+                out_channels: k,
+                input: [h, w],
+                kernel: [3, 3],
+                stride: [1, 1],
+                padding: Padding { top, bottom, left, right },
+                dilation,
+                groups: 1,
+            };
+            if s.output().is_err() || c * 2 < isa.lanes() {
+                continue;
+            }
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| {
+                    let weight = fill(s.weight_len().unwrap(), 5);
+                    let relu = i % 2 == 1;
+                    let mut plan = Conv2dPlan::builder(&s)
+                        .isa(isa)
+                        .relu(relu)
+                        .algorithm(Algorithm::Winograd)
+                        .build(&weight, None)
+                        .unwrap();
+                    assert_eq!(plan.algorithm(), Algorithm::Winograd);
+                    check_plan(&s, &mut plan, relu, 13 + i as u64).unwrap();
+                });
+            }
+        }
+    }
+}
+
+/// A column stride far above the width (found by the fuzz-corpus proptest): the implicit
+/// GEMM's phase-split input keeps only the non-empty phases instead of overflowing.
+#[test]
+fn huge_stride_matches_reference() {
+    let s = Conv2dSpec {
+        batch: 1,
+        in_channels: 4,
+        out_channels: 6,
+        input: [4, 1],
+        kernel: [2, 3],
+        stride: [3, 1 << 61],
+        padding: Padding { top: 4, bottom: 0, left: 4, right: 2 },
+        dilation: [1, 1],
+        groups: 2,
+    };
+    for isa in isas() {
+        let mut plan = Conv2dPlan::builder(&s).isa(isa).build(&vec![0.0; s.weight_len().unwrap()], None).unwrap();
+        check_plan(&s, &mut plan, false, 3).unwrap();
     }
 }
 

@@ -61,8 +61,10 @@ pub(crate) struct Gemm {
     /// phases (`row[i]` at `(i % sw) * ceil(iw / sw) + i / sw`), so that packing copies
     /// contiguous runs. Empty for stride 1.
     phased: Aligned,
-    /// Row length of the input the packing reads (`iw`, or `sw * ceil(iw / sw)`).
+    /// Row length of the input the packing reads (`iw`, or `min(sw, iw) * wp`).
     row_len: usize,
+    /// Length of one column phase of a phase-split row (`ceil(iw / sw)`).
+    wp: usize,
     slots: Slots,
 }
 
@@ -111,7 +113,9 @@ impl Gemm {
         let nc_split = p.div_ceil(tasks_wanted).div_ceil(nr) * nr;
         let nc = nc_cache.min(nc_split).min(NC_CAP * nr).max(nr);
         let m_tiles = m.div_ceil(mr);
-        let row_len = if g.w.stride > 1 { g.w.input.div_ceil(g.w.stride) * g.w.stride } else { g.w.input };
+        // Phases at or past `iw` would be empty: a stride above the width keeps `iw` phases.
+        let wp = g.w.input.div_ceil(g.w.stride);
+        let row_len = if g.w.stride > 1 { g.w.stride.min(g.w.input) * wp } else { g.w.input };
         Ok(Gemm {
             kernel,
             entry,
@@ -134,6 +138,7 @@ impl Gemm {
                 0
             })?,
             row_len,
+            wp,
         })
     }
 
@@ -167,7 +172,7 @@ impl Gemm {
     pub(crate) fn run(&mut self, g: &ConvGeom, input: &[f32], output: &mut [f32], relu: bool) {
         let blocks = self.p.div_ceil(self.nc);
         let out = OutPtr(output.as_mut_ptr());
-        let (sw, wp) = (g.w.stride, self.row_len / g.w.stride);
+        let (sw, wp) = (g.w.stride, self.wp);
         if sw > 1 {
             self.phased.par_chunks_mut(self.row_len).zip(input.par_chunks(g.w.input)).for_each(|(dst, src)| {
                 for (phase, run) in dst.chunks_exact_mut(wp).enumerate() {
@@ -270,7 +275,7 @@ impl Gemm {
         let (h, w) = (g.h, g.w);
         let (kh, kw) = (h.kernel, w.kernel);
         let plane = h.input * self.row_len;
-        let wp = self.row_len / w.stride;
+        let wp = self.wp;
         for (kk, row) in dst.chunks_exact_mut(ld).enumerate() {
             let kidx = kc0 + kk;
             let (ic, i, j) = (kidx / (kh * kw), (kidx / kw) % kh, kidx % kw);
