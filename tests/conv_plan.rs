@@ -141,7 +141,9 @@ fn algorithms_are_selected_for_their_specs() {
         (conv(32, 64, 12, [3, 1, 0, 1], 1), Algorithm::Winograd),
         (conv(64, 64, 12, [3, 1, 2, 1], 1), Algorithm::Direct),
         (conv(64, 128, 12, [3, 2, 1, 1], 1), Algorithm::Direct),
-        (conv(32, 64, 12, [5, 1, 2, 1], 1), Algorithm::Direct),
+        (conv(32, 64, 12, [5, 1, 2, 1], 1), Algorithm::Winograd),
+        (conv(32, 64, 12, [7, 1, 3, 1], 1), Algorithm::Direct),
+        (conv(32, 64, 12, [4, 1, 1, 1], 1), Algorithm::Direct),
         (conv(256, 256, 7, [1, 1, 0, 1], 1), Algorithm::Gemm1x1),
         (conv(64, 64, 7, [1, 1, 0, 1], 4), Algorithm::Gemm1x1),
         (conv(1, 32, 12, [3, 1, 1, 1], 1), Algorithm::ImplicitGemm),
@@ -229,29 +231,34 @@ fn direct_row_bands_match_reference() {
 
 /// Winograd against the reference at 1, 2 and 3 threads: every tile remainder (output
 /// sizes 1 to 13, odd and even), dilations 1 to 3 per axis (row and column phases),
-/// asymmetric padding up to the dilation, channel counts off the vector width, batch 1
-/// (row-band tasks) and 5 (per-image tasks at 1 and 2 threads), with and without ReLU.
+/// asymmetric padding up to "same", kernels split into 3x3 pieces (3x5, 5x5, 6x6), channel
+/// counts off the vector width, batch 1 (row-band tasks) and 5 (per-image tasks at 1 and
+/// 2 threads), with and without ReLU.
 #[test]
 fn winograd_matches_reference() {
     let shapes = [
-        // (h, w, dilation [dh, dw], padding (top, bottom, left, right), in, out, batch)
-        (1, 1, [1, 1], (1, 1, 1, 1), 17, 5, 1),
-        (2, 5, [1, 1], (0, 1, 1, 0), 8, 16, 1),
-        (7, 6, [1, 1], (1, 1, 1, 1), 33, 40, 5),
-        (13, 9, [1, 1], (1, 0, 0, 1), 20, 33, 1),
-        (9, 11, [2, 2], (2, 2, 2, 2), 16, 17, 1),
-        (12, 7, [2, 1], (1, 2, 0, 1), 24, 9, 5),
-        (8, 13, [1, 3], (1, 0, 3, 2), 9, 32, 1),
-        (11, 11, [3, 3], (3, 3, 3, 3), 40, 24, 1),
+        // (h, w, kernel, dilation, padding (top, bottom, left, right), in, out, batch)
+        (1, 1, [3, 3], [1, 1], (1, 1, 1, 1), 17, 5, 1),
+        (2, 5, [3, 3], [1, 1], (0, 1, 1, 0), 8, 16, 1),
+        (7, 6, [3, 3], [1, 1], (1, 1, 1, 1), 33, 40, 5),
+        (13, 9, [3, 3], [1, 1], (1, 0, 0, 1), 20, 33, 1),
+        (9, 11, [3, 3], [2, 2], (2, 2, 2, 2), 16, 17, 1),
+        (12, 7, [3, 3], [2, 1], (1, 2, 0, 1), 24, 9, 5),
+        (8, 13, [3, 3], [1, 3], (1, 0, 3, 2), 9, 32, 1),
+        (11, 11, [3, 3], [3, 3], (3, 3, 3, 3), 40, 24, 1),
+        (9, 10, [5, 5], [1, 1], (2, 2, 2, 2), 20, 36, 1),
+        (6, 12, [5, 5], [2, 1], (4, 1, 0, 2), 16, 17, 5),
+        (10, 9, [3, 5], [1, 1], (1, 1, 2, 2), 12, 20, 1),
+        (13, 12, [6, 6], [1, 1], (2, 2, 1, 2), 18, 8, 1),
     ];
     for isa in isas() {
-        for (i, &(h, w, dilation, (top, bottom, left, right), c, k, batch)) in shapes.iter().enumerate() {
+        for (i, &(h, w, kernel, dilation, (top, bottom, left, right), c, k, batch)) in shapes.iter().enumerate() {
             let s = Conv2dSpec {
                 batch,
                 in_channels: c,
                 out_channels: k,
                 input: [h, w],
-                kernel: [3, 3],
+                kernel,
                 stride: [1, 1],
                 padding: Padding { top, bottom, left, right },
                 dilation,
@@ -270,7 +277,7 @@ fn winograd_matches_reference() {
                         .relu(relu)
                         .algorithm(Algorithm::Winograd)
                         .build(&weight, None)
-                        .unwrap();
+                        .unwrap_or_else(|e| panic!("{s} on {isa}: {e}"));
                     assert_eq!(plan.algorithm(), Algorithm::Winograd);
                     check_plan(&s, &mut plan, relu, 13 + i as u64).unwrap();
                 });

@@ -1,7 +1,7 @@
 //! Winograd F(2x2, 3x3) convolution: 3x3 kernels, stride 1, any dilation, on the
 //! channel-blocked layout ([`Blocked`]), with the products done by the direct kernels.
 //!
-//! Per band of output rows and per image:
+//! Per block row of output rows (one task) of an image:
 //!
 //! ```text
 //! input transform   blocked patches -> V [16 positions][icb][tiles][L]   (L channels a vector)
@@ -47,19 +47,24 @@ pub(crate) struct Winograd {
     /// Output channels per block and the block count.
     ob: usize,
     n_ob: usize,
-    /// Tiles of one block row, and their input / scratch offsets relative to the block
-    /// row's first padded input row / first scratch row.
+    /// Tiles of one band, and their input / scratch offsets relative to the band's first
+    /// padded input row / first scratch row.
     in_origins: Vec<usize>,
     out_origins: Vec<usize>,
-    /// Output rows per block row (`2 * dh`), block rows per band and per image.
+    /// Output rows per block row (`2 * dh`), block rows per task, tiles per block row,
+    /// block rows per image.
     block_rows: usize,
     band: usize,
+    tiles_per_row: usize,
     n_block_rows: usize,
-    /// Tiles of a full band rounded up to the kernel's tile width.
+    /// Tiles of a band rounded up to the kernel's tile width.
     tiles_pad: usize,
     /// Scratch row length in pixels (`2 * dw * column blocks`).
     ow_pad: usize,
-    /// `[o][position][icb][L][OB]`.
+    /// Tap offsets `(row, column)` of the 3x3 pieces a larger kernel is split into
+    /// (`(0, 0)` only for 3x3), and the piece's input shift in floats.
+    pieces: Vec<([usize; 2], usize)>,
+    /// `[o][position][piece][icb][L][OB]`.
     u: Aligned,
     bias: Vec<f32>,
     zero_bias: Vec<f32>,
@@ -72,10 +77,15 @@ pub(crate) struct Winograd {
 impl Winograd {
     /// Whether Winograd fits `g` with `isa` (and the forced kernel, if any).
     pub(crate) fn accepts(g: &ConvGeom, isa: Isa, forced: Option<usize>) -> bool {
-        let axes_fit = [g.h, g.w]
-            .iter()
-            .all(|a| a.kernel == 3 && a.stride == 1 && a.pad_begin <= a.dilation && a.pad_end <= a.dilation);
-        g.groups == 1 && g.in_c * 2 >= isa.lanes() && axes_fit && Winograd::choose(g, isa, forced, 1).is_some()
+        let axes_fit = [g.h, g.w].iter().all(|a| {
+            let same = (a.kernel - 1) / 2 * a.dilation;
+            a.kernel >= 3 && a.stride == 1 && a.pad_begin <= same && a.pad_end <= same
+        });
+        // Worth it when the direct multiplications are at least 1.5x the Winograd ones (4
+        // per output and 3x3 piece): 3x3 (2.25x), 3x5, 5x5 (1.56x), 6x6; not 4x4 or 7x7.
+        let pieces = g.h.kernel.div_ceil(3) * g.w.kernel.div_ceil(3);
+        let pays = 2 * g.h.kernel * g.w.kernel >= 3 * 4 * pieces;
+        g.groups == 1 && g.in_c * 2 >= isa.lanes() && axes_fit && pays && Winograd::choose(g, isa, forced, 1).is_some()
     }
 
     /// The direct kernel for the 16 GEMMs: any-size taps, stride 1, the least
@@ -108,39 +118,63 @@ impl Winograd {
         let ow_pad = col_blocks * 2 * dw;
         // Every patch of every tile inside the blocked image: rows up to the last block
         // row's last phase + 3 * dh, columns likewise.
-        let layout = Blocked::new(g, isa, (n_block_rows + 1) * block_rows, ow_pad + 3 * dw)?;
+        // Pieces: the kernel zero-padded to a multiple of 3 per axis, cut into 3x3 pieces.
+        let (ph, pw) = (h.kernel.div_ceil(3), w.kernel.div_ceil(3));
+        let layout = Blocked::new(g, isa, (n_block_rows + 1) * block_rows + 3 * dh * (ph - 1), ow_pad + 3 * dw * pw)?;
         let (icb, cols) = (layout.icb, layout.cols);
+        let pieces: Vec<([usize; 2], usize)> = (0..ph)
+            .flat_map(|a| (0..pw).map(move |b| [3 * a, 3 * b]))
+            .map(|[i, j]| ([i, j], (i * dh * cols + j * dw) * lanes))
+            .collect();
+        // The GEMM reduces over every (piece, channel block).
+        let blocks = pieces.len() * icb;
         let columns: Vec<usize> =
             (0..col_blocks).flat_map(|bx| (0..dw).map(move |px| 2 * dw * bx + px)).filter(|&c| c < w.output).collect();
         let tiles_per_row = dh * columns.len();
-        // Bands: 8 tasks per thread when there are few images, V within half of L2.
+        // A band of block rows per task, its V (16 positions x blocks x tiles) and M close
+        // to L1 between the transforms and the products: bands with V up to half of L2
+        // measured 10-25% slower on S2, S3 and S7 than one block row (2.45, 1.05, 5.77 ms
+        // vs 2.12, 0.91, 4.51 ms, one thread). More than one block row only when that
+        // fills the kernel's tiles better (S2: 7 tiles a row, 2 rows fill 14) and V stays
+        // within L2 / 32.
         let (_, l2) = cache_sizes();
-        let f = std::mem::size_of::<f32>();
-        let threads = rayon::current_num_threads();
-        let v_row = POS * icb * lanes * tiles_per_row * f;
-        let cap = (l2 / 2 / v_row).max(1);
-        let wanted = (8 * threads).div_ceil(g.batch).clamp(1, n_block_rows);
-        let band = n_block_rows.div_ceil(wanted).min(cap);
-        let kernel = Winograd::choose(g, isa, forced, band * tiles_per_row)
-            .ok_or(Error::Unsupported { what: "winograd kernel".into() })?;
+        let v_bytes = |band: usize| POS * blocks * lanes * band * tiles_per_row * std::mem::size_of::<f32>();
+        let mut best: Option<(usize, usize, usize)> = None; // (band, kernel, cost)
+        for band in 1..=n_block_rows.min(8) {
+            if band > 1 && v_bytes(band) > l2 / 32 {
+                break;
+            }
+            let tiles = band * tiles_per_row;
+            let Some(kernel) = Winograd::choose(g, isa, forced, tiles) else { break };
+            let cost = tile_cost(&KERNELS[kernel], lanes, tiles, g.out_c);
+            // Cost per tile, compared exactly: cost / tiles < best_cost / best_tiles.
+            if best.is_none_or(|(b, _, c)| (cost as u128) * ((b * tiles_per_row) as u128) < (c as u128) * tiles as u128)
+            {
+                best = Some((band, kernel, cost));
+            }
+        }
+        let (band, kernel, _) = best.ok_or(Error::Unsupported { what: "winograd kernel".into() })?;
         let entry = direct_entry(kernel, isa).ok_or(Error::Unsupported { what: "winograd entry".into() })?;
         let k = &KERNELS[kernel];
         let ob = k.vectors * lanes;
         let n_ob = g.out_c.div_ceil(ob);
         let tiles_pad = (band * tiles_per_row).div_ceil(k.rows) * k.rows;
-        let mut in_origins = Vec::with_capacity(tiles_per_row);
-        let mut out_origins = Vec::with_capacity(tiles_per_row);
-        for py in 0..dh {
-            for &c in &columns {
-                in_origins.push((py * cols + c) * lanes);
-                out_origins.push((py * ow_pad + c) * ob);
+        // Tile origins of a whole band, block row by block row.
+        let mut in_origins = Vec::with_capacity(band * tiles_per_row);
+        let mut out_origins = Vec::with_capacity(band * tiles_per_row);
+        for r in 0..band {
+            for py in 0..dh {
+                for &c in &columns {
+                    in_origins.push(((r * block_rows + py) * cols + c) * lanes);
+                    out_origins.push(((r * block_rows + py) * ow_pad + c) * ob);
+                }
             }
         }
-        let v_len = product("winograd V", &[POS, icb, tiles_pad, lanes])?;
+        let v_len = product("winograd V", &[POS, blocks, tiles_pad, lanes])?;
         let m_len = product("winograd M", &[POS, tiles_pad, ob])?;
-        let rows_len = product("winograd rows", &[band * block_rows, ow_pad, ob])?;
+        let rows_len = product("winograd rows", &[band, block_rows, ow_pad, ob])?;
         let image_len = layout.image_len();
-        let per_image = g.batch >= 2 * threads;
+        let per_image = g.batch >= 2 * rayon::current_num_threads();
         Ok(Winograd {
             kernel,
             entry,
@@ -152,10 +186,12 @@ impl Winograd {
             out_origins,
             block_rows,
             band,
+            tiles_per_row,
             n_block_rows,
             tiles_pad,
             ow_pad,
-            u: Aligned::zeroed(product("winograd weights", &[n_ob, POS, icb, lanes, ob])?)?,
+            u: Aligned::zeroed(product("winograd weights", &[n_ob, POS, blocks, lanes, ob])?)?,
+            pieces,
             bias: try_zeroed(n_ob * ob)?,
             zero_bias: try_zeroed(ob)?,
             slots: Slots::new(v_len + m_len + rows_len)?,
@@ -170,24 +206,30 @@ impl Winograd {
         self.kernel
     }
 
-    /// Transforms `weight` `[oc][ic][3][3]` into `U = G g Gt` (in f64), packed
-    /// `[o][position][icb][L][OB]`, zero-padded.
+    /// Transforms `weight` `[oc][ic][kh][kw]`, piece by piece, into `U = G g Gt` (in
+    /// f64), packed `[o][position][piece][icb][L][OB]`, zero-padded.
     pub(crate) fn set_weights(&mut self, g: &ConvGeom, weight: &[f32], bias: Option<&[f32]>) {
         let (l, ob, icb) = (self.layout.lanes, self.ob, self.layout.icb);
-        let per_pos = icb * l * ob;
+        let (kh, kw) = (g.h.kernel, g.w.kernel);
+        let per_pos = self.pieces.len() * icb * l * ob;
         for oc in 0..g.out_c {
             for ic in 0..g.in_c {
-                let k = &weight[(oc * g.in_c + ic) * 9..][..9];
-                // G g (4x3), then (G g) Gt (4x4).
-                let gg: [[f64; 3]; 4] = std::array::from_fn(|i| {
-                    std::array::from_fn(|j| (0..3).map(|r| G[i][r] * k[r * 3 + j] as f64).sum())
-                });
-                let (o, j) = (oc / ob, oc % ob);
-                let (b, lane) = (ic / l, ic % l);
-                for p in 0..POS {
-                    let (i, c) = (p / 4, p % 4);
-                    let value: f64 = (0..3).map(|r| gg[i][r] * G[c][r]).sum();
-                    self.u[(o * POS + p) * per_pos + (b * l + lane) * ob + j] = value as f32;
+                let k = &weight[(oc * g.in_c + ic) * kh * kw..][..kh * kw];
+                for (piece, &([i0, j0], _)) in self.pieces.iter().enumerate() {
+                    let tap = |r: usize, c: usize| {
+                        let (i, j) = (i0 + r, j0 + c);
+                        if i < kh && j < kw { k[i * kw + j] as f64 } else { 0.0 }
+                    };
+                    // G g (4x3), then (G g) Gt (4x4).
+                    let gg: [[f64; 3]; 4] =
+                        std::array::from_fn(|i| std::array::from_fn(|j| (0..3).map(|r| G[i][r] * tap(r, j)).sum()));
+                    let (o, j) = (oc / ob, oc % ob);
+                    let row = (piece * icb + ic / l) * l + ic % l;
+                    for p in 0..POS {
+                        let (i, c) = (p / 4, p % 4);
+                        let value: f64 = (0..3).map(|r| gg[i][r] * G[c][r]).sum();
+                        self.u[(o * POS + p) * per_pos + row * ob + j] = value as f32;
+                    }
                 }
             }
         }
@@ -202,7 +244,7 @@ impl Winograd {
         let in_image = g.in_c * g.h.input * g.w.input;
         let out = OutPtr(output.as_mut_ptr());
         let out_len = output.len();
-        let bands = self.n_block_rows.div_ceil(self.band);
+        let rows_per_image = self.n_block_rows.div_ceil(self.band);
         let this = &*self;
         if let Some(images) = &this.images {
             // Large batch: one task per image, reordered into this thread's image buffer.
@@ -210,35 +252,36 @@ impl Winograd {
                 images.with(|image| {
                     this.layout.reorder(g, &input[n * in_image..][..in_image], image);
                     this.slots.with(|buf| {
-                        for bi in 0..bands {
-                            this.band(g, image, n, bi, out, out_len, relu, buf);
+                        for br in 0..rows_per_image {
+                            this.block_row(g, image, n, br, out, out_len, relu, buf);
                         }
                     });
                 });
             });
             return;
         }
-        // Few images: reorder the batch, then one task per (image, band).
+        // Few images: reorder the batch, then one task per (image, block row).
         let mut blocked = std::mem::take(&mut self.blocked);
         self.layout.reorder_batch(g, input, &mut blocked);
         let this = &*self;
         let blocked_ref = &blocked;
-        (0..g.batch * bands).into_par_iter().for_each(|task| {
-            let (n, bi) = (task / bands, task % bands);
+        (0..g.batch * rows_per_image).into_par_iter().for_each(|task| {
+            let (n, br) = (task / rows_per_image, task % rows_per_image);
             let image = &blocked_ref[n * image_len..][..image_len];
-            this.slots.with(|buf| this.band(g, image, n, bi, out, out_len, relu, buf));
+            this.slots.with(|buf| this.block_row(g, image, n, br, out, out_len, relu, buf));
         });
         self.blocked = blocked;
     }
 
-    /// One task: band `bi` of image `n` (blocked: `image`), every output channel.
+    /// One task: band `br` (of `band` block rows) of image `n` (blocked: `image`), every
+    /// output channel.
     #[allow(clippy::too_many_arguments)]
-    fn band(
+    fn block_row(
         &self,
         g: &ConvGeom,
         image: &[f32],
         n: usize,
-        bi: usize,
+        br: usize,
         out: OutPtr,
         out_len: usize,
         relu: bool,
@@ -247,41 +290,43 @@ impl Winograd {
         let (l, ob, icb) = (self.layout.lanes, self.ob, self.layout.icb);
         let (cols, block_len) = (self.layout.cols, self.layout.block_len());
         let (h, w) = (g.h, g.w);
-        let tb = self.in_origins.len();
-        let br0 = bi * self.band;
+        let br0 = br * self.band;
         let nb = self.band.min(self.n_block_rows - br0);
-        let tiles = nb * tb;
+        let tiles = nb * self.tiles_per_row;
         let tp = self.tiles_pad;
-        let (v, rest) = buf.split_at_mut(POS * icb * tp * l);
+        let blocks = self.pieces.len() * icb;
+        let (v, rest) = buf.split_at_mut(POS * blocks * tp * l);
         let (m, rows) = rest.split_at_mut(POS * tp * ob);
         let rows = &mut rows[..nb * self.block_rows * self.ow_pad * ob];
-        for b in 0..icb {
-            for k in 0..nb {
+        for (piece, &(_, shift)) in self.pieces.iter().enumerate() {
+            for b in 0..icb {
+                let block = piece * icb + b;
                 let args = InputArgs {
-                    x: image[b * block_len + (br0 + k) * self.block_rows * cols * l..].as_ptr(),
+                    x: image[b * block_len + br0 * self.block_rows * cols * l + shift..].as_ptr(),
                     origins: self.in_origins.as_ptr(),
-                    tiles: tb,
+                    tiles,
                     step: [h.dilation * cols * l, w.dilation * l],
-                    v: v[(b * tp + k * tb) * l..].as_mut_ptr(),
-                    pos_stride: icb * tp * l,
+                    v: v[block * tp * l..].as_mut_ptr(),
+                    pos_stride: blocks * tp * l,
                 };
                 // SAFETY: the ISA is the plan's. Reads: tile patches start at padded row
-                // (br0 + k) * 2dh + phase < rows - 3dh and column < cols - 3dw (the
-                // layout covers every block row + 1), so all 16 taps x L lanes are inside
-                // block b of `image`. Writes: position p, tile k * tb + t < tp of block
-                // b: (p * icb + b) * tp + k * tb + t < POS * icb * tp vectors of `v`.
+                // (br0 + r) * 2dh + phase + piece row * dh (r < nb), column + piece column * dw, and the
+                // layout covers every block row + 1 and every piece, so all 16 taps x L
+                // lanes are inside block b of `image`. Writes: position p, tile t < tiles
+                // <= tp of `block`: (p * blocks + block) * tp + t < POS * blocks * tp
+                // vectors of `v`.
                 unsafe { (self.input_tf)(&args) };
             }
         }
         let k = &KERNELS[self.kernel];
         let taps = [0usize];
-        let per_pos = icb * l * ob;
+        let per_pos = blocks * l * ob;
         for o in 0..self.n_ob {
             for p in 0..POS {
                 for c in (0..tiles).step_by(k.rows) {
                     let args = DirectArgs {
-                        x: v[(p * icb * tp + c) * l..].as_ptr(),
-                        icb,
+                        x: v[(p * blocks * tp + c) * l..].as_ptr(),
+                        icb: blocks,
                         icb_stride: tp * l,
                         taps: taps.as_ptr(),
                         ntaps: 1,
@@ -292,31 +337,29 @@ impl Winograd {
                         relu: false,
                     };
                     // SAFETY: the entry is a direct kernel of the plan's ISA. Reads: block
-                    // b < icb, tap 0, pixel r < T: v[((p * icb + b) * tp + c + r) * L..],
-                    // c + r < tp (tiles_pad is a multiple of T), inside `v`; weights
-                    // icb * L * OB floats of (o, p); OB zero bias floats. Writes the T x OB
+                    // b < blocks, tap 0, pixel r < T: v[((p * blocks + b) * tp + c + r) *
+                    // L..], c + r < tp (tiles_pad is a multiple of T), inside `v`; weights
+                    // blocks * L * OB floats of (o, p); OB zero bias floats. Writes the T x OB
                     // tile at (p, c) of `m` (c + T <= tp).
                     unsafe { (self.entry)(&args) };
                 }
             }
-            for kr in 0..nb {
-                let args = OutputArgs {
-                    m: m[kr * tb * ob..].as_ptr(),
-                    pos_stride: tp * ob,
-                    ob,
-                    tiles: tb,
-                    bias: self.bias[o * ob..][..ob].as_ptr(),
-                    out: rows[kr * self.block_rows * self.ow_pad * ob..].as_mut_ptr(),
-                    origins: self.out_origins.as_ptr(),
-                    step: [h.dilation * self.ow_pad * ob, w.dilation * ob],
-                    relu,
-                };
-                // SAFETY: the ISA is the plan's. Reads positions p < 16 of tiles
-                // kr * tb + t < tiles <= tp of `m`, OB bias floats. Writes output
-                // (a, b) of tile t at row phase + a * dh < 2dh and column c + b * dw <
-                // ow_pad of block row kr, inside `rows` (nb * 2dh rows of ow_pad x OB).
-                unsafe { (self.output_tf)(&args) };
-            }
+            let args = OutputArgs {
+                m: m.as_ptr(),
+                pos_stride: tp * ob,
+                ob,
+                tiles,
+                bias: self.bias[o * ob..][..ob].as_ptr(),
+                out: rows.as_mut_ptr(),
+                origins: self.out_origins.as_ptr(),
+                step: [h.dilation * self.ow_pad * ob, w.dilation * ob],
+                relu,
+            };
+            // SAFETY: the ISA is the plan's. Reads positions p < 16 of tiles t < tiles <=
+            // tp of `m`, OB bias floats. Writes output (a, b) of tile t at row r * 2dh +
+            // phase + a * dh < nb * 2dh and column c + b * dw < ow_pad, inside `rows` (nb *
+            // 2dh rows of ow_pad x OB).
+            unsafe { (self.output_tf)(&args) };
             let oh0 = br0 * self.block_rows;
             let valid_rows = (nb * self.block_rows).min(h.output - oh0);
             let oc_valid = ob.min(g.out_c - o * ob);
