@@ -85,8 +85,8 @@ unsafe fn input<S: Simd>(a: &InputArgs) {
                 std::array::from_fn(|i| std::array::from_fn(|j| S::load(base.add(i * a.step[0] + j * a.step[1]))));
             // Rows: Bt d (per column j), then columns: (Bt d) B (per row i).
             let cols: [[S::V; 4]; 4] = std::array::from_fn(|j| bt::<S>([d[0][j], d[1][j], d[2][j], d[3][j]]));
-            for i in 0..4 {
-                let row = bt::<S>([cols[0][i], cols[1][i], cols[2][i], cols[3][i]]);
+            let rows: [[S::V; 4]; 4] = std::array::from_fn(|i| bt::<S>(std::array::from_fn(|j| cols[j][i])));
+            for (i, row) in rows.into_iter().enumerate() {
                 for (j, v) in row.into_iter().enumerate() {
                     S::store(a.v.add((i * 4 + j) * a.pos_stride + t * l), v);
                 }
@@ -112,8 +112,8 @@ unsafe fn output<S: Simd>(a: &OutputArgs) {
                 let cols: [[S::V; 2]; 4] = std::array::from_fn(|j| at::<S>([x[0][j], x[1][j], x[2][j], x[3][j]]));
                 let bias = S::load(a.bias.add(u));
                 let out = a.out.add(*a.origins.add(t) + u);
-                for r in 0..2 {
-                    let row = at::<S>([cols[0][r], cols[1][r], cols[2][r], cols[3][r]]);
+                let rows: [[S::V; 2]; 2] = std::array::from_fn(|r| at::<S>(std::array::from_fn(|j| cols[j][r])));
+                for (r, row) in rows.into_iter().enumerate() {
                     for (c, mut y) in row.into_iter().enumerate() {
                         y = S::add(y, bias);
                         if a.relu {
