@@ -36,8 +36,17 @@ const ISAS: [(&str, &str, Option<&str>); 3] =
 /// slower on 5x5, its 4 weight vectors per step overflowing L1.)
 const DIRECT_TILES: [(usize, usize, u8); 4] = [(14, 2, 0b100), (8, 2, 0b100), (6, 2, 0b011), (3, 4, 0b011)];
 
-/// Direct-convolution geometries `(taps, stride)`.
-const DIRECT_GEOMS: [(Taps, usize); 4] = [(Taps::K3x3, 1), (Taps::K3x3, 2), (Taps::Any, 1), (Taps::Any, 2)];
+/// Direct-convolution geometries `(taps, stride, planar)`. Planar (`c1`) kernels read an
+/// input block of one channel (a zero-padded NCHW plane, no reorder); the others a block
+/// of `L` channels interleaved per pixel.
+const DIRECT_GEOMS: [(Taps, usize, bool); 6] = [
+    (Taps::K3x3, 1, false),
+    (Taps::K3x3, 2, false),
+    (Taps::Any, 1, false),
+    (Taps::Any, 2, false),
+    (Taps::Any, 1, true),
+    (Taps::Any, 2, true),
+];
 
 /// GEMM tiles `(mr, nrv, isas)`: `mr` rows (output channels) × `nrv` vectors of columns
 /// (pixels); same register budget as the direct tiles.
@@ -79,17 +88,20 @@ struct Kernel {
     /// Tile vectors: output-channel vectors (direct) or column vectors (gemm).
     vectors: usize,
     isas: u8,
+    /// Direct kernel on one-channel input blocks (`c1`).
+    planar: bool,
 }
 
 /// Renders the whole generated file.
 pub fn generate() -> String {
     let mut kernels = Vec::new();
-    for (taps, stride) in DIRECT_GEOMS {
+    for (taps, stride, planar) in DIRECT_GEOMS {
         for (ow, ocv, isas) in DIRECT_TILES {
             let geom = match taps {
                 Taps::K3x3 => format!("k3x3s{stride}"),
                 Taps::Any => format!("kanys{stride}"),
             };
+            let geom = if planar { format!("c1_{geom}") } else { geom };
             let kernel = match taps {
                 Taps::K3x3 => [3, 3],
                 Taps::Any => [0, 0],
@@ -103,6 +115,7 @@ pub fn generate() -> String {
                     rows: ow,
                     vectors: ocv,
                     isas,
+                    planar,
                 },
                 Some(taps),
             ));
@@ -118,6 +131,7 @@ pub fn generate() -> String {
                 rows: mr,
                 vectors: nrv,
                 isas,
+                planar: false,
             },
             None,
         ));
@@ -130,7 +144,8 @@ pub fn generate() -> String {
     for (ow, ocv, isas) in DIRECT_TILES {
         o.line(&format!("//   direct tile ow{ow} x oc{ocv}v, isas {}", isa_list(isas)));
     }
-    o.line("//   direct geometries: k3x3s1, k3x3s2 (taps unrolled), kanys1, kanys2 (tap loop)");
+    o.line("//   direct geometries: k3x3s1, k3x3s2 (taps unrolled), kanys1, kanys2 (tap loop),");
+    o.line("//   c1_kanys1, c1_kanys2 (tap loop, one-channel input blocks)");
     for (mr, nrv, isas) in GEMM_TILES {
         o.line(&format!("//   gemm tile m{mr} x n{nrv}v, isas {}", isa_list(isas)));
     }
@@ -169,11 +184,12 @@ fn acc(r: usize, v: usize) -> String {
 fn direct_kernel(o: &mut Out, k: &Kernel, taps: Taps) {
     let (ow, ocv, s) = (k.rows, k.vectors, k.stride);
     o.line(&format!(
-        "/// Direct convolution, {} kernel, stride {s}: {ow} output pixels x {ocv} vectors of output channels.",
+        "/// Direct convolution, {} kernel, stride {s}, input blocks of {}: {ow} output pixels x {ocv} vectors of output channels.",
         match taps {
             Taps::K3x3 => "3x3",
             Taps::Any => "any",
-        }
+        },
+        if k.planar { "one channel" } else { "`L` channels" }
     ));
     o.line("///");
     o.line("/// # Safety");
@@ -183,7 +199,8 @@ fn direct_kernel(o: &mut Out, k: &Kernel, taps: Taps) {
     o.line(&format!("unsafe fn {}<S: Simd>(a: &DirectArgs) {{", k.name));
     o.line("let l = S::LANES;");
     o.line("// SAFETY: every pointer offset below stays inside the buffers `DirectArgs` promises:");
-    o.line(&format!("// input reads at tap + {ow} pixels x stride {s} x lanes, packed weights of `icb` blocks,"));
+    let unit = if k.planar { "" } else { " x lanes" };
+    o.line(&format!("// input reads at tap + {ow} pixels x stride {s}{unit}, packed weights of `icb` blocks,"));
     o.line(&format!("// `{ocv}` bias vectors and a {ow} x {ocv} vector output tile."));
     o.line("unsafe {");
     for v in 0..ocv {
@@ -213,7 +230,11 @@ fn direct_kernel(o: &mut Out, k: &Kernel, taps: Taps) {
         Taps::Any => {
             o.line("for t in 0..a.ntaps {");
             o.line("let xt = x.add(*a.taps.add(t));");
-            direct_lanes(o, ow, ocv, s);
+            if k.planar {
+                direct_pixels(o, ow, ocv, s);
+            } else {
+                direct_lanes(o, ow, ocv, s);
+            }
             o.line("}");
         }
     }
@@ -268,6 +289,21 @@ fn direct_lanes(o: &mut Out, ow: usize, ocv: usize, s: usize) {
     }
     o.line(&format!("w = {};", at("w", 2 * ocv, "l")));
     o.line("}");
+}
+
+/// One tap of a planar kernel: the block's single channel, broadcast per pixel (pixels
+/// `stride` floats apart).
+fn direct_pixels(o: &mut Out, ow: usize, ocv: usize, s: usize) {
+    for v in 0..ocv {
+        o.line(&format!("let w{v} = S::load({});", at("w", v, "l")));
+    }
+    for r in 0..ow {
+        o.line(&format!("let p = S::broadcast({});", at("xt", r * s, "1")));
+        for v in 0..ocv {
+            o.line(&format!("{0} = S::fma(p, w{v}, {0});", acc(r, v)));
+        }
+    }
+    o.line(&format!("w = {};", at("w", ocv, "l")));
 }
 
 /// A GEMM microkernel; contract in `src/kernels/mod.rs` (`GemmArgs`).
@@ -350,8 +386,8 @@ fn registry(o: &mut Out, kernels: &[&Kernel]) {
     o.line(&format!("pub static KERNELS: [KernelInfo; {}] = [", kernels.len()));
     for k in kernels {
         o.line(&format!(
-            "KernelInfo {{ name: \"{}\", family: Family::{}, kernel: [{}, {}], stride: {}, rows: {}, vectors: {}, isas: {} }},",
-            k.name, k.family, k.kernel[0], k.kernel[1], k.stride, k.rows, k.vectors, k.isas
+            "KernelInfo {{ name: \"{}\", family: Family::{}, kernel: [{}, {}], stride: {}, rows: {}, vectors: {}, planar: {}, isas: {} }},",
+            k.name, k.family, k.kernel[0], k.kernel[1], k.stride, k.rows, k.vectors, k.planar, k.isas
         ));
     }
     o.line("];");

@@ -87,7 +87,10 @@ fn direct_sweep(k: &KernelInfo) {
         for &kern in kernels {
             let widths: Vec<usize> = (1..=k.rows + 1).chain([2 * k.rows + 3]).collect();
             for &ow in &widths {
-                for (oc, ic) in [(1, l / 2), (ob - 1, l - 1), (ob, l), (ob + 1, l + 1), (2 * ob + 3, 2 * l + 3)] {
+                // Planar kernels also take 1 and 3 input channels (no channel blocks).
+                let few: &[(usize, usize)] = if k.planar { &[(ob, 1), (ob + 1, 3)] } else { &[] };
+                let channels = [(1, l / 2), (ob - 1, l - 1), (ob, l), (ob + 1, l + 1), (2 * ob + 3, 2 * l + 3)];
+                for &(oc, ic) in few.iter().chain(&channels) {
                     case += 1;
                     let dil = 1 + case % 2;
                     let pad = Padding { top: case % 3, bottom: 1, left: case % 2, right: (case / 2) % 3 };

@@ -22,8 +22,11 @@ use crate::spec::{ConvGeom, product};
 
 /// Geometry of one blocked image and the ISA's block transpose.
 pub(crate) struct Blocked {
+    /// Lanes of the ISA (the block transpose's size).
     pub lanes: usize,
-    /// Input-channel blocks of `lanes` channels.
+    /// Channels per block: `lanes`, or 1 for planar blocks (padded NCHW planes).
+    pub cb: usize,
+    /// Input-channel blocks of `cb` channels.
     pub icb: usize,
     pub rows: usize,
     pub cols: usize,
@@ -32,20 +35,21 @@ pub(crate) struct Blocked {
 }
 
 impl Blocked {
-    /// The layout of `g`'s input for `isa`, at least `rows x cols` padded pixels per block.
-    /// `Err` if a blocked image's size overflows.
-    pub(crate) fn new(g: &ConvGeom, isa: Isa, rows: usize, cols: usize) -> Result<Blocked, Error> {
+    /// The layout of `g`'s input for `isa` (blocks of one channel if `planar`), at least
+    /// `rows x cols` padded pixels per block. `Err` if a blocked image's size overflows.
+    pub(crate) fn new(g: &ConvGeom, isa: Isa, rows: usize, cols: usize, planar: bool) -> Result<Blocked, Error> {
         let lanes = isa.lanes();
+        let cb = if planar { 1 } else { lanes };
         let rows = rows.max(g.h.input + g.h.pad_begin + g.h.pad_end);
         let cols = cols.max(g.w.input + g.w.pad_begin + g.w.pad_end);
-        let icb = g.in_c.div_ceil(lanes);
-        let image_len = product("blocked input", &[icb, rows, cols, lanes])?;
-        Ok(Blocked { lanes, icb, rows, cols, image_len, transpose: transpose_entry(isa) })
+        let icb = g.in_c.div_ceil(cb);
+        let image_len = product("blocked input", &[icb, rows, cols, cb])?;
+        Ok(Blocked { lanes, cb, icb, rows, cols, image_len, transpose: transpose_entry(isa) })
     }
 
-    /// Floats of one channel block (`rows * cols * L`).
+    /// Floats of one channel block (`rows * cols * cb`).
     pub(crate) fn block_len(&self) -> usize {
-        self.rows * self.cols * self.lanes
+        self.rows * self.cols * self.cb
     }
 
     /// Floats of one blocked image.
@@ -90,22 +94,30 @@ impl Blocked {
     }
 
     /// Reorders input rows `ys` of channel block `b` of one NCHW image into the block at
-    /// `dst` (`[rows][cols][L]`): L channels x L pixels at a time through the block
-    /// transpose.
+    /// `dst` (`[rows][cols][cb]`): L channels x L pixels at a time through the block
+    /// transpose, or row copies for planar blocks.
     ///
     /// # Safety
     /// `dst` points at `rows * cols * L` floats, of which the padded rows of `ys` (rows
     /// `ys.start + pad_top..ys.end + pad_top`) are writable and not accessed by anyone
     /// else during the call; `ys.end <= h.input`.
     unsafe fn reorder_rows(&self, g: &ConvGeom, input: &[f32], b: usize, ys: Range<usize>, dst: *mut f32) {
-        let (l, cols) = (self.lanes, self.cols);
+        let (l, cb, cols) = (self.lanes, self.cb, self.cols);
         let (h, w) = (g.h, g.w);
         let in_plane = h.input * w.input;
-        let channels = l.min(g.in_c - b * l);
-        let src = &input[b * l * in_plane..][..channels * in_plane];
+        let channels = cb.min(g.in_c - b * cb);
+        let src = &input[b * cb * in_plane..][..channels * in_plane];
         debug_assert!(ys.end <= h.input);
         for y in ys {
-            let row = ((y + h.pad_begin) * cols + w.pad_begin) * l;
+            let row = ((y + h.pad_begin) * cols + w.pad_begin) * cb;
+            if cb == 1 {
+                // A planar block: the row as is.
+                // SAFETY: reads row y of the channel (inside `src`); writes w.input floats
+                // from the row's first interior column, inside the padded row of `cols`
+                // floats of padded row y + pad_top, which the caller lends us.
+                unsafe { std::ptr::copy_nonoverlapping(src[y * w.input..][..w.input].as_ptr(), dst.add(row), w.input) };
+                continue;
+            }
             for x0 in (0..w.input).step_by(l) {
                 let px = l.min(w.input - x0);
                 // SAFETY: the ISA is the plan's. Reads channel i < channels, pixels

@@ -9,7 +9,7 @@
 //! | [`Algorithm::Depthwise`] | `groups == in_channels == out_channels`, stride 1 |
 //! | [`Algorithm::Gemm1x1`] | 1x1 kernel, stride 1, no padding (any groups) |
 //! | [`Algorithm::Winograd`] | `groups == 1`, 3x3 kernel, stride 1, padding at most the dilation, at least `lanes / 2` input channels |
-//! | [`Algorithm::Direct`] | `groups == 1`, stride 1x1 or 2x2, at least `lanes / 2` input channels, a generated tile for the ISA |
+//! | [`Algorithm::Direct`] | `groups == 1`, stride 1x1 or 2x2, a generated tile for the ISA (channel-blocked from `lanes / 2` input channels, planar below) |
 //! | [`Algorithm::ImplicitGemm`] | everything (any kernel, stride, dilation, padding, groups) |
 
 use std::fmt;
@@ -32,14 +32,15 @@ use crate::spec::{Conv2dSpec, ConvGeom};
 /// | [`Algorithm::Depthwise`] | `groups == in_channels == out_channels`, stride 1 |
 /// | [`Algorithm::Gemm1x1`] | 1x1 kernel, stride 1, no padding (any groups) |
 /// | [`Algorithm::Winograd`] | `groups == 1`, 3x3 kernel, stride 1, padding at most the dilation, at least `lanes / 2` input channels |
-/// | [`Algorithm::Direct`] | `groups == 1`, stride 1x1 or 2x2, at least `lanes / 2` input channels |
+/// | [`Algorithm::Direct`] | `groups == 1`, stride 1x1 or 2x2 (channel-blocked from `lanes / 2` input channels, planar below) |
 /// | [`Algorithm::ImplicitGemm`] | everything (any kernel, stride, dilation, padding, groups) |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Algorithm {
     /// One vector kernel per channel plane (`groups == channels`), vectorised along rows.
     Depthwise,
-    /// Direct convolution on the channel-blocked layout (`N, C/L, H, W, L`) with pre-packed
-    /// weights and register tiles of output pixels × output-channel vectors.
+    /// Direct convolution on the channel-blocked layout (`N, C/L, H, W, L`), or on
+    /// zero-padded NCHW planes for few input channels, with pre-packed weights and register
+    /// tiles of output pixels × output-channel vectors.
     Direct,
     /// 1x1 convolution as a GEMM reading the input in place (no im2col).
     Gemm1x1,

@@ -120,7 +120,8 @@ impl Winograd {
         // row's last phase + 3 * dh, columns likewise.
         // Pieces: the kernel zero-padded to a multiple of 3 per axis, cut into 3x3 pieces.
         let (ph, pw) = (h.kernel.div_ceil(3), w.kernel.div_ceil(3));
-        let layout = Blocked::new(g, isa, (n_block_rows + 1) * block_rows + 3 * dh * (ph - 1), ow_pad + 3 * dw * pw)?;
+        let layout =
+            Blocked::new(g, isa, (n_block_rows + 1) * block_rows + 3 * dh * (ph - 1), ow_pad + 3 * dw * pw, false)?;
         let (icb, cols) = (layout.icb, layout.cols);
         let pieces: Vec<([usize; 2], usize)> = (0..ph)
             .flat_map(|a| (0..pw).map(move |b| [3 * a, 3 * b]))

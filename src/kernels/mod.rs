@@ -40,6 +40,9 @@ pub struct KernelInfo {
     pub rows: usize,
     /// Tile vectors: output-channel vectors (direct) or pixel vectors `nr / lanes` (GEMM).
     pub vectors: usize,
+    /// A direct kernel on one-channel input blocks (zero-padded NCHW planes, `c1_` in the
+    /// name) instead of `L`-channel blocks.
+    pub planar: bool,
     /// Bit `i` set: instantiated for `Isa::ALL[i]`.
     isas: u8,
 }
@@ -67,7 +70,9 @@ impl KernelInfo {
 /// - the input is channel-blocked, `[icb][rows][cols][L]`; `x` points at block 0, padded
 ///   row `oh * stride`, padded column `ow0 * stride`, lane 0, of the tile's first pixel.
 ///   For block `b < icb`, tap `t < ntaps`, pixel `r < ow`, lane `l < L` the kernel reads
-///   `x[b * icb_stride + taps[t] + r * stride * L + l]`, all of which must be readable;
+///   `x[b * icb_stride + taps[t] + r * stride * L + l]`, all of which must be readable.
+///   Planar kernels (`KernelInfo::planar`) read blocks of one channel, `[icb][rows][cols]`:
+///   `x[b * icb_stride + taps[t] + r * stride]`, and `L` is 1 in the weight layout below;
 /// - `taps` holds `ntaps` offsets (`(kh * dh * cols + kw * dw) * L`; the `k3x3` kernels
 ///   read exactly 9);
 /// - `w` holds the packed weights `[icb][ntaps][L][ocv * L]`: for input channel
