@@ -53,41 +53,52 @@ impl Depthwise {
 
     /// Runs the convolution (lengths checked by the plan).
     pub(crate) fn run(&mut self, g: &ConvGeom, input: &[f32], output: &mut [f32], relu: bool) {
-        let (h, w) = (g.h, g.w);
-        let (in_plane, out_plane, taps) = (h.input * w.input, h.output * w.output, h.kernel * w.kernel);
         let out = OutPtr(output.as_mut_ptr());
         let this = &*self;
-        (0..g.batch * g.in_c).into_par_iter().for_each(|plane| {
-            let c = plane % g.in_c;
-            let src = &input[plane * in_plane..][..in_plane];
+        // Runs of planes per task (8 tasks per thread): one scratch-slot lock per run.
+        let planes = g.batch * g.in_c;
+        let run = planes.div_ceil(8 * rayon::current_num_threads()).max(1);
+        (0..planes.div_ceil(run)).into_par_iter().for_each(|task| {
             this.slots.with(|buf| {
-                // The padding of the scratch plane is zero from allocation and never
-                // written; only the interior is overwritten.
-                for (y, row) in src.chunks_exact(w.input).enumerate() {
-                    buf[(y + h.pad_begin) * this.cols + w.pad_begin..][..w.input].copy_from_slice(row);
+                for plane in task * run..((task + 1) * run).min(planes) {
+                    this.plane(g, input, plane, buf, out, relu);
                 }
-                let args = DepthwiseArgs {
-                    x: buf.as_ptr(),
-                    cols: this.cols,
-                    w: this.weights[c * taps..][..taps].as_ptr(),
-                    kernel: [h.kernel, w.kernel],
-                    dilation: [h.dilation, w.dilation],
-                    bias: this.bias[c],
-                    // SAFETY (pointer arithmetic): plane < batch * out_c, so the plane
-                    // starts inside the output slice.
-                    out: unsafe { out.add(plane * out_plane) },
-                    oh: h.output,
-                    ow: w.output,
-                    ldo: w.output,
-                    relu,
-                };
-                // SAFETY: the entry is for the plan's ISA. With stride 1, rows = oh +
-                // (kh-1)*dh and cols = ow + (kw-1)*dw, so every read is inside the padded
-                // plane except the last row's partial vector, which stays within the L
-                // floats of slack; the output plane `plane` (oh x ow floats) is written
-                // by this task only.
-                unsafe { (this.entry)(&args) };
             });
         });
+    }
+
+    /// One channel plane (`plane` = image * C + channel): copied into the padded `buf`,
+    /// then the kernel.
+    fn plane(&self, g: &ConvGeom, input: &[f32], plane: usize, buf: &mut [f32], out: OutPtr, relu: bool) {
+        let (h, w) = (g.h, g.w);
+        let (in_plane, out_plane, taps) = (h.input * w.input, h.output * w.output, h.kernel * w.kernel);
+        let c = plane % g.in_c;
+        let src = &input[plane * in_plane..][..in_plane];
+        // The padding of the scratch plane is zero from allocation and never
+        // written; only the interior is overwritten.
+        for (y, row) in src.chunks_exact(w.input).enumerate() {
+            buf[(y + h.pad_begin) * self.cols + w.pad_begin..][..w.input].copy_from_slice(row);
+        }
+        let args = DepthwiseArgs {
+            x: buf.as_ptr(),
+            cols: self.cols,
+            w: self.weights[c * taps..][..taps].as_ptr(),
+            kernel: [h.kernel, w.kernel],
+            dilation: [h.dilation, w.dilation],
+            bias: self.bias[c],
+            // SAFETY (pointer arithmetic): plane < batch * out_c, so the plane
+            // starts inside the output slice.
+            out: unsafe { out.add(plane * out_plane) },
+            oh: h.output,
+            ow: w.output,
+            ldo: w.output,
+            relu,
+        };
+        // SAFETY: the entry is for the plan's ISA. With stride 1, rows = oh +
+        // (kh-1)*dh and cols = ow + (kw-1)*dw, so every read is inside the padded
+        // plane except the last row's partial vector, which stays within the L
+        // floats of slack; the output plane `plane` (oh x ow floats) is written
+        // by this task only.
+        unsafe { (self.entry)(&args) };
     }
 }
