@@ -52,6 +52,12 @@ const DIRECT_GEOMS: [(Taps, usize, bool); 6] = [
 /// (pixels); same register budget as the direct tiles.
 const GEMM_TILES: [(usize, usize, u8); 4] = [(8, 3, 0b100), (6, 4, 0b100), (6, 2, 0b011), (4, 3, 0b011)];
 
+/// Indirect GEMM tiles `(mr, nrv, isas)`: B row `k` at `b + offsets[k]` (rows of one output
+/// row's pixels in the padded input planes). 2 vectors wide so that an output row is
+/// covered with little padding. (`m16 x n1v` was measured and dropped: 17 loads per 16
+/// FMAs, S8 2.3-2.6 ms against 2.05 ms for `m8 x n2v`.)
+const INDIRECT_TILES: [(usize, usize, u8); 2] = [(8, 2, 0b100), (6, 2, 0b011)];
+
 /// A small indenting writer.
 struct Out {
     text: String,
@@ -90,6 +96,8 @@ struct Kernel {
     isas: u8,
     /// Direct kernel on one-channel input blocks (`c1`).
     planar: bool,
+    /// GEMM kernel reading B rows through an offset table (`_ind`).
+    indirect: bool,
 }
 
 /// Renders the whole generated file.
@@ -116,15 +124,20 @@ pub fn generate() -> String {
                     vectors: ocv,
                     isas,
                     planar,
+                    indirect: false,
                 },
                 Some(taps),
             ));
         }
     }
-    for (mr, nrv, isas) in GEMM_TILES {
+    for (mr, nrv, isas, indirect) in GEMM_TILES
+        .iter()
+        .map(|&(m, n, i)| (m, n, i, false))
+        .chain(INDIRECT_TILES.iter().map(|&(m, n, i)| (m, n, i, true)))
+    {
         kernels.push((
             Kernel {
-                name: format!("gemm_m{mr}_n{nrv}v"),
+                name: format!("gemm_m{mr}_n{nrv}v{}", if indirect { "_ind" } else { "" }),
                 family: "Gemm",
                 kernel: [0, 0],
                 stride: 0,
@@ -132,6 +145,7 @@ pub fn generate() -> String {
                 vectors: nrv,
                 isas,
                 planar: false,
+                indirect,
             },
             None,
         ));
@@ -148,6 +162,9 @@ pub fn generate() -> String {
     o.line("//   c1_kanys1, c1_kanys2 (tap loop, one-channel input blocks)");
     for (mr, nrv, isas) in GEMM_TILES {
         o.line(&format!("//   gemm tile m{mr} x n{nrv}v, isas {}", isa_list(isas)));
+    }
+    for (mr, nrv, isas) in INDIRECT_TILES {
+        o.line(&format!("//   indirect gemm tile m{mr} x n{nrv}v, isas {}", isa_list(isas)));
     }
     o.line("");
     for (k, taps) in &kernels {
@@ -309,16 +326,22 @@ fn direct_pixels(o: &mut Out, ow: usize, ocv: usize, s: usize) {
 /// A GEMM microkernel; contract in `src/kernels/mod.rs` (`GemmArgs`).
 fn gemm_kernel(o: &mut Out, k: &Kernel) {
     let (mr, nrv) = (k.rows, k.vectors);
-    o.line(&format!("/// GEMM microkernel: C[{mr} x {nrv} vectors] (+)= A[{mr} x k] * B[k x {nrv} vectors]."));
+    o.line(&format!(
+        "/// GEMM microkernel: C[{mr} x {nrv} vectors] (+)= A[{mr} x k] * B[k x {nrv} vectors]{}.",
+        if k.indirect { ", B rows through `boffs`" } else { "" }
+    ));
     o.line("///");
     o.line("/// # Safety");
     o.line("/// The CPU supports `S`; `g` satisfies the contract of [`GemmArgs`].");
     x86_only(o, k);
     o.line("#[inline(always)]");
     o.line(&format!("unsafe fn {}<S: Simd>(g: &GemmArgs) {{", k.name));
-    o.line("let l = S::LANES;");
+    if nrv > 1 {
+        o.line("let l = S::LANES;");
+    }
+    let rows = if k.indirect { "at `b + boffs[k]`" } else { "`ldb` apart" };
     o.line(&format!("// SAFETY: `GemmArgs` promises k x {mr} packed A floats, k rows of {nrv} vectors of B"));
-    o.line(&format!("// `ldb` apart, {mr} bias floats, and a C tile of `m` rows x `n` columns `ldc` apart."));
+    o.line(&format!("// {rows}, {mr} bias floats, and a C tile of `m` rows x `n` columns `ldc` apart."));
     o.line("unsafe {");
     for m in 0..mr {
         let vars: Vec<String> = (0..nrv).map(|v| acc(m, v)).collect();
@@ -330,8 +353,13 @@ fn gemm_kernel(o: &mut Out, k: &Kernel) {
         ));
     }
     o.line("let mut pa = g.a;");
-    o.line("let mut pb = g.b;");
-    o.line("for _ in 0..g.k {");
+    if k.indirect {
+        o.line("for kk in 0..g.k {");
+        o.line("let pb = g.b.add(*g.boffs.add(kk));");
+    } else {
+        o.line("let mut pb = g.b;");
+        o.line("for _ in 0..g.k {");
+    }
     for v in 0..nrv {
         o.line(&format!("let b{v} = S::load({});", at("pb", v, "l")));
     }
@@ -342,7 +370,9 @@ fn gemm_kernel(o: &mut Out, k: &Kernel) {
         }
     }
     o.line(&format!("pa = pa.add({mr});"));
-    o.line("pb = pb.add(g.ldb);");
+    if !k.indirect {
+        o.line("pb = pb.add(g.ldb);");
+    }
     o.line("}");
     for m in 0..mr {
         let vars: Vec<String> = (0..nrv).map(|v| acc(m, v)).collect();
@@ -386,8 +416,8 @@ fn registry(o: &mut Out, kernels: &[&Kernel]) {
     o.line(&format!("pub static KERNELS: [KernelInfo; {}] = [", kernels.len()));
     for k in kernels {
         o.line(&format!(
-            "KernelInfo {{ name: \"{}\", family: Family::{}, kernel: [{}, {}], stride: {}, rows: {}, vectors: {}, planar: {}, isas: {} }},",
-            k.name, k.family, k.kernel[0], k.kernel[1], k.stride, k.rows, k.vectors, k.planar, k.isas
+            "KernelInfo {{ name: \"{}\", family: Family::{}, kernel: [{}, {}], stride: {}, rows: {}, vectors: {}, planar: {}, indirect: {}, isas: {} }},",
+            k.name, k.family, k.kernel[0], k.kernel[1], k.stride, k.rows, k.vectors, k.planar, k.indirect, k.isas
         ));
     }
     o.line("];");

@@ -154,6 +154,45 @@ fn gemm_sweep(k: &KernelInfo) {
     }
 }
 
+/// Indirect GEMM kernel sweep through the indirect GEMM algorithm: output channels
+/// 1..=MR+1 and 2 MR + 3, output widths covering every vector tail and the panel width,
+/// 1 to lanes/2 - 1 input channels, kernels 1x1, 3x3 and 2x5, row stride 1 and 2,
+/// dilation, asymmetric padding.
+fn indirect_sweep(k: &KernelInfo) {
+    for isa in isas(k) {
+        let l = isa.lanes();
+        let nr = k.vectors * l;
+        let widths: Vec<usize> = (1..=l).chain([nr - 1, nr, nr + 1, 2 * nr + 3]).collect();
+        let mut case = 0;
+        for oc in (1..=k.rows + 1).chain([2 * k.rows + 3]) {
+            for &ow in &widths {
+                for kern in [[1, 1], [3, 3], [2, 5]] {
+                    case += 1;
+                    let (ic, dil, sh) = (1 + case % (l / 2 - 1), 1 + case % 2, 1 + (case / 2) % 2);
+                    let pad = Padding { top: case % 3, bottom: 1, left: case % 2, right: (case / 3) % 3 };
+                    let ext = |kk: usize| dil * (kk - 1) + 1;
+                    let iw = (ow - 1 + ext(kern[1])).saturating_sub(pad.left + pad.right).max(1);
+                    let ih = (2 * sh + ext(kern[0])).saturating_sub(pad.top + pad.bottom).max(1);
+                    let s = Conv2dSpec { stride: [sh, 1], ..spec(ic, oc, [ih, iw], kern, 1, pad, dil) };
+                    if s.output().is_err() {
+                        continue;
+                    }
+                    let relu = case % 4 == 0;
+                    check(
+                        &s,
+                        |w, b| {
+                            let plan = Conv2dPlan::builder(&s).isa(isa).kernel(k.name).relu(relu).build(w, b).unwrap();
+                            assert_eq!(plan.algorithm(), Algorithm::IndirectGemm);
+                            plan
+                        },
+                        relu,
+                    );
+                }
+            }
+        }
+    }
+}
+
 macro_rules! kernel_test {
     ($name:ident, $family:ident, $kernel:expr, $stride:expr, $rows:expr, $vectors:expr) => {
         #[test]
@@ -162,6 +201,7 @@ macro_rules! kernel_test {
             assert_eq!((k.kernel, k.stride, k.rows, k.vectors), ($kernel, $stride, $rows, $vectors));
             match k.family {
                 Family::Direct => direct_sweep(k),
+                Family::Gemm if k.indirect => indirect_sweep(k),
                 Family::Gemm => gemm_sweep(k),
             }
         }

@@ -78,7 +78,7 @@ impl Gemm {
     pub(crate) fn new(g: &ConvGeom, isa: Isa, in_place: bool, forced: Option<usize>) -> Option<Result<Gemm, Error>> {
         let lanes = isa.lanes();
         let (m, k, p) = (g.out_c / g.groups, g.in_c / g.groups * g.h.kernel * g.w.kernel, g.h.output * g.w.output);
-        let fits = |i: usize| KERNELS[i].family == Family::Gemm && gemm_entry(i, isa).is_some();
+        let fits = |i: usize| KERNELS[i].family == Family::Gemm && !KERNELS[i].indirect && gemm_entry(i, isa).is_some();
         let kernel = match forced {
             Some(i) => fits(i).then_some(i)?,
             None => (0..KERNELS.len()).filter(|&i| fits(i)).min_by_key(|&i| {
@@ -243,6 +243,7 @@ impl Gemm {
                             a: a_group[(t * self.k + kc0) * mr..].as_ptr(),
                             b,
                             ldb,
+                            boffs: std::ptr::null(),
                             bias: self.bias[(grp * self.m_tiles + t) * mr..][..mr].as_ptr(),
                             // SAFETY (pointer arithmetic): row0 < out_c and q0 < P, so the
                             // offset is inside the output slice the plan checked.

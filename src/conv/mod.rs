@@ -5,6 +5,7 @@ mod blocked;
 mod depthwise;
 mod direct;
 mod implicit_gemm;
+mod indirect_gemm;
 mod plan;
 mod unfold;
 pub(crate) mod unfolded;

@@ -9,6 +9,7 @@
 //! | [`Algorithm::Depthwise`] | `groups == in_channels == out_channels`, stride 1 |
 //! | [`Algorithm::Gemm1x1`] | 1x1 kernel, stride 1, no padding (any groups) |
 //! | [`Algorithm::Winograd`] | `groups == 1`, 3x3 kernel, stride 1, padding at most the dilation, at least `lanes / 2` input channels |
+//! | [`Algorithm::IndirectGemm`] | `groups == 1`, fewer than `lanes / 2` input channels |
 //! | [`Algorithm::Direct`] | `groups == 1`, stride 1x1 or 2x2, a generated tile for the ISA (channel-blocked from `lanes / 2` input channels, planar below) |
 //! | [`Algorithm::ImplicitGemm`] | everything (any kernel, stride, dilation, padding, groups) |
 
@@ -18,6 +19,7 @@ use std::sync::Mutex;
 use super::depthwise::Depthwise;
 use super::direct::Direct;
 use super::implicit_gemm::Gemm;
+use super::indirect_gemm::Indirect;
 use super::winograd::Winograd;
 use crate::error::{Error, check_len, try_zeroed};
 use crate::isa::Isa;
@@ -32,6 +34,7 @@ use crate::spec::{Conv2dSpec, ConvGeom};
 /// | [`Algorithm::Depthwise`] | `groups == in_channels == out_channels`, stride 1 |
 /// | [`Algorithm::Gemm1x1`] | 1x1 kernel, stride 1, no padding (any groups) |
 /// | [`Algorithm::Winograd`] | `groups == 1`, 3x3 kernel, stride 1, padding at most the dilation, at least `lanes / 2` input channels |
+/// | [`Algorithm::IndirectGemm`] | `groups == 1`, fewer than `lanes / 2` input channels |
 /// | [`Algorithm::Direct`] | `groups == 1`, stride 1x1 or 2x2 (channel-blocked from `lanes / 2` input channels, planar below) |
 /// | [`Algorithm::ImplicitGemm`] | everything (any kernel, stride, dilation, padding, groups) |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -44,6 +47,9 @@ pub enum Algorithm {
     Direct,
     /// 1x1 convolution as a GEMM reading the input in place (no im2col).
     Gemm1x1,
+    /// GEMM over output rows for few input channels: `B` rows read in place from the
+    /// padded, column-phase-split input through an offset table, output written as NCHW.
+    IndirectGemm,
     /// Winograd F(2x2, 3x3) on the channel-blocked layout: 2.25x fewer multiplications
     /// than direct convolution, the 16 products per tile done by the direct kernels.
     Winograd,
@@ -54,8 +60,14 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Every algorithm, in the order the planner tries them.
-    pub const ALL: [Algorithm; 5] =
-        [Algorithm::Depthwise, Algorithm::Gemm1x1, Algorithm::Winograd, Algorithm::Direct, Algorithm::ImplicitGemm];
+    pub const ALL: [Algorithm; 6] = [
+        Algorithm::Depthwise,
+        Algorithm::Gemm1x1,
+        Algorithm::Winograd,
+        Algorithm::IndirectGemm,
+        Algorithm::Direct,
+        Algorithm::ImplicitGemm,
+    ];
 
     /// Short name, e.g. `"direct"`.
     pub const fn name(self) -> &'static str {
@@ -64,6 +76,7 @@ impl Algorithm {
             Algorithm::Direct => "direct",
             Algorithm::Gemm1x1 => "gemm1x1",
             Algorithm::Winograd => "winograd",
+            Algorithm::IndirectGemm => "indirect_gemm",
             Algorithm::ImplicitGemm => "implicit_gemm",
         }
     }
@@ -75,6 +88,7 @@ impl Algorithm {
             Algorithm::Direct => Direct::accepts(g, isa, None),
             Algorithm::Gemm1x1 => Gemm::accepts_1x1(g),
             Algorithm::Winograd => Winograd::accepts(g, isa, None),
+            Algorithm::IndirectGemm => Indirect::accepts(g, isa, None),
             Algorithm::ImplicitGemm => true,
         }
     }
@@ -92,6 +106,7 @@ enum Algo {
     Direct(Direct),
     Gemm(Gemm),
     Winograd(Winograd),
+    Indirect(Indirect),
 }
 
 /// A zeroed `f32` buffer whose first element is 64-byte aligned (a cache line, an AVX-512
@@ -228,6 +243,7 @@ impl Conv2dPlanBuilder {
         let algorithm = match (self.algorithm, kernel) {
             (Some(a), _) => a,
             (None, Some(k)) if KERNELS[k].family == crate::kernels::Family::Direct => Algorithm::Direct,
+            (None, Some(k)) if KERNELS[k].indirect => Algorithm::IndirectGemm,
             (None, Some(_)) if Algorithm::Gemm1x1.accepts(&g, isa) => Algorithm::Gemm1x1,
             (None, Some(_)) => Algorithm::ImplicitGemm,
             (None, None) => {
@@ -240,6 +256,9 @@ impl Conv2dPlanBuilder {
                 Algo::Depthwise(Depthwise::new(&g, isa)?)
             }
             Algorithm::Direct if Direct::accepts(&g, isa, kernel) => Algo::Direct(Direct::new(&g, isa, kernel)?),
+            Algorithm::IndirectGemm if Indirect::accepts(&g, isa, kernel) => {
+                Algo::Indirect(Indirect::new(&g, isa, kernel)?)
+            }
             Algorithm::Winograd if Winograd::accepts(&g, isa, kernel) => {
                 Algo::Winograd(Winograd::new(&g, isa, kernel)?)
             }
@@ -311,6 +330,7 @@ impl Conv2dPlan {
             Algo::Direct(a) => a.set_weights(&self.geom, weight, bias),
             Algo::Gemm(a) => a.set_weights(&self.geom, weight, bias),
             Algo::Winograd(a) => a.set_weights(&self.geom, weight, bias),
+            Algo::Indirect(a) => a.set_weights(&self.geom, weight, bias),
         }
         Ok(())
     }
@@ -326,6 +346,7 @@ impl Conv2dPlan {
             Algo::Direct(a) => a.run(g, input, output, relu),
             Algo::Gemm(a) => a.run(g, input, output, relu),
             Algo::Winograd(a) => a.run(g, input, output, relu),
+            Algo::Indirect(a) => a.run(g, input, output, relu),
         }
         Ok(())
     }
@@ -352,6 +373,7 @@ impl Conv2dPlan {
             Algo::Direct(a) => KERNELS[a.kernel()].name,
             Algo::Gemm(a) => KERNELS[a.kernel()].name,
             Algo::Winograd(a) => KERNELS[a.kernel()].name,
+            Algo::Indirect(a) => KERNELS[a.kernel()].name,
         }
     }
 }

@@ -43,6 +43,9 @@ pub struct KernelInfo {
     /// A direct kernel on one-channel input blocks (zero-padded NCHW planes, `c1_` in the
     /// name) instead of `L`-channel blocks.
     pub planar: bool,
+    /// A GEMM kernel reading row `k` of B at `b + boffs[k]` (`_ind` in the name) instead of
+    /// `b + k * ldb`.
+    pub indirect: bool,
     /// Bit `i` set: instantiated for `Isa::ALL[i]`.
     isas: u8,
 }
@@ -103,7 +106,9 @@ pub(crate) struct DirectArgs {
 ///
 /// Contract (counts in floats):
 /// - `a`: `k * mr` floats, packed `[k][mr]` (rows past the valid `m` are zero-padded);
-/// - `b`: `k` rows of `nrv * L` readable floats, row `p` at `b + p * ldb`;
+/// - `b`: `k` rows of `nrv * L` readable floats, row `p` at `b + p * ldb`, or for the
+///   indirect kernels (`KernelInfo::indirect`) at `b + boffs[p]` (`boffs` holds `k`
+///   offsets; null for the others);
 /// - `bias`: `mr` floats;
 /// - `c`: rows `0..m` (`m <= mr`) of `n` floats (`n <= nrv * L`), row `i` at `c + i * ldc`;
 ///   read if `load_c`, always written; nothing else is touched.
@@ -112,6 +117,7 @@ pub(crate) struct GemmArgs {
     pub a: *const f32,
     pub b: *const f32,
     pub ldb: usize,
+    pub boffs: *const usize,
     pub bias: *const f32,
     pub c: *mut f32,
     pub ldc: usize,
