@@ -4,7 +4,8 @@
 //! prints per shape and thread count a `RESULT` line: the median of criterion's samples,
 //! GFLOP/s, % of the FMA peak measured by `common::peak`, and the plan (algorithm,
 //! kernel, ISA). GFLOP/s always count the direct convolution's operations, so a Winograd
-//! plan (fewer multiplications) reports effective figures that can exceed the peak. `SVERKA_ISA=avx2|portable` benches the lower ISAs;
+//! plan (fewer multiplications) reports effective figures that can exceed the peak.
+//! `SVERKA_ISA=avx2|portable` benches the lower ISAs;
 //! `SVERKA_BENCH_KERNEL=<kernel name>` and `SVERKA_BENCH_ALGORITHM=<algorithm name>`
 //! force a choice (to compare tiles; shapes the forced choice does not fit are skipped).
 //! Filter shapes with criterion's usual argument, e.g. `cargo bench --bench conv2d -- S3`.

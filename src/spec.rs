@@ -217,7 +217,7 @@ pub(crate) fn product(what: &'static str, factors: &[usize]) -> Result<usize, Er
 }
 
 /// Sum `a + b`, checked.
-fn add(what: &'static str, a: usize, b: usize) -> Result<usize, Error> {
+pub(crate) fn add(what: &'static str, a: usize, b: usize) -> Result<usize, Error> {
     a.checked_add(b).ok_or(Error::Overflow { what })
 }
 

@@ -75,6 +75,37 @@ fn spec(c: usize, k: usize, hw: [usize; 2], kernel: [usize; 2], stride: usize, p
     }
 }
 
+/// The any-size stride-1 channel-block kernels also run Winograd's 16 products: forced
+/// under `Algorithm::Winograd` on 3x3 and 5x5 problems (tile counts around the tile
+/// width, channel counts around the lane count and channel block).
+fn winograd_sweep(k: &KernelInfo) {
+    for isa in isas(k) {
+        let (l, ob) = (isa.lanes(), k.vectors * isa.lanes());
+        for (i, (kern, w)) in [(3, 2 * k.rows - 1), (3, 4 * k.rows + 2), (5, 2 * k.rows + 1)].into_iter().enumerate() {
+            for (oc, ic) in [(ob - 1, l / 2), (ob + 1, l + 3)] {
+                let pad = Padding::uniform(kern / 2);
+                let s = spec(ic, oc, [5 + i, w], [kern, kern], 1, pad, 1);
+                let relu = i == 1;
+                check(
+                    &s,
+                    |wt, b| {
+                        let plan = Conv2dPlan::builder(&s)
+                            .isa(isa)
+                            .algorithm(Algorithm::Winograd)
+                            .kernel(k.name)
+                            .relu(relu)
+                            .build(wt, b)
+                            .unwrap();
+                        assert_eq!(plan.algorithm(), Algorithm::Winograd);
+                        plan
+                    },
+                    relu,
+                );
+            }
+        }
+    }
+}
+
 /// Direct kernel sweep: output widths 1..=T+1 and 2T+3, output channels around the
 /// channel block, input channels around the lane count, dilation 1 and 2, asymmetric
 /// padding, fused ReLU on some cases.
@@ -200,6 +231,10 @@ macro_rules! kernel_test {
             let k = KERNELS.iter().find(|k| k.name == stringify!($name)).unwrap();
             assert_eq!((k.kernel, k.stride, k.rows, k.vectors), ($kernel, $stride, $rows, $vectors));
             match k.family {
+                Family::Direct if k.kernel == [0, 0] && k.stride == 1 && !k.planar => {
+                    direct_sweep(k);
+                    winograd_sweep(k)
+                }
                 Family::Direct => direct_sweep(k),
                 Family::Gemm if k.indirect => indirect_sweep(k),
                 Family::Gemm => gemm_sweep(k),

@@ -255,6 +255,8 @@ fn winograd_matches_reference() {
         (6, 12, [5, 5], [2, 1], (4, 1, 0, 2), 16, 17, 5),
         (10, 9, [3, 5], [1, 1], (1, 1, 2, 2), 12, 20, 1),
         (13, 12, [6, 6], [1, 1], (2, 2, 1, 2), 18, 8, 1),
+        (8, 9, [3, 4], [1, 2], (1, 0, 2, 1), 16, 24, 1),
+        (9, 7, [4, 3], [2, 1], (2, 1, 1, 1), 10, 12, 5),
     ];
     for isa in isas() {
         for (i, &(h, w, kernel, dilation, (top, bottom, left, right), c, k, batch)) in shapes.iter().enumerate() {
@@ -309,6 +311,31 @@ fn huge_stride_matches_reference() {
     for isa in isas() {
         let mut plan = Conv2dPlan::builder(&s).isa(isa).build(&vec![0.0; s.weight_len().unwrap()], None).unwrap();
         check_plan(&s, &mut plan, false, 3).unwrap();
+    }
+}
+
+/// Huge padding and dilation around a tiny image (found in review): the padded copies of
+/// the direct, Winograd and indirect paths would be gigabytes, so the planner falls
+/// through to the implicit GEMM (cache-sized workspace) instead of failing.
+#[test]
+fn huge_padding_falls_back_to_implicit_gemm() {
+    for (c, k, d) in [(1, 2, 1 << 20), (3, 5, 1 << 12), (16, 16, 1 << 12), (16, 16, 1 << 30)] {
+        let s = Conv2dSpec {
+            batch: 1,
+            in_channels: c,
+            out_channels: k,
+            input: [1, 2],
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: Padding::uniform(d),
+            dilation: [d, d],
+            groups: 1,
+        };
+        for isa in isas() {
+            let mut plan = Conv2dPlan::builder(&s).isa(isa).build(&vec![0.0; s.weight_len().unwrap()], None).unwrap();
+            assert_eq!(plan.algorithm(), Algorithm::ImplicitGemm, "{plan}");
+            check_plan(&s, &mut plan, false, 5).unwrap();
+        }
     }
 }
 

@@ -11,10 +11,11 @@
 //! padding stays zero from the allocation.
 
 use std::ops::Range;
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::plan::OutPtr;
+use super::plan::{Aligned, OutPtr, Slots};
 use crate::error::Error;
 use crate::isa::Isa;
 use crate::kernels::{TransposeFn, transpose_entry};
@@ -36,13 +37,25 @@ pub(crate) struct Blocked {
 
 impl Blocked {
     /// The layout of `g`'s input for `isa` (blocks of one channel if `planar`), at least
-    /// `rows x cols` padded pixels per block. `Err` if a blocked image's size overflows.
+    /// `rows x cols` padded pixels per block. `Err` if a blocked image's size overflows or
+    /// the padded plane is more than 4 times the larger of the input and output planes
+    /// (plus 4096 floats).
     pub(crate) fn new(g: &ConvGeom, isa: Isa, rows: usize, cols: usize, planar: bool) -> Result<Blocked, Error> {
         let lanes = isa.lanes();
         let cb = if planar { 1 } else { lanes };
         let rows = rows.max(g.h.input + g.h.pad_begin + g.h.pad_end);
         let cols = cols.max(g.w.input + g.w.pad_begin + g.w.pad_end);
         let icb = g.in_c.div_ceil(cb);
+        // A padded copy far larger than the image it holds (huge padding or dilation
+        // around a small image) is declined: the planner then takes an algorithm that
+        // makes none.
+        let plane = product("blocked plane", &[rows, cols])?;
+        let data = (g.h.input * g.w.input).max(g.h.output * g.w.output);
+        if plane > 4 * data + 4096 {
+            return Err(Error::Unsupported {
+                what: format!("a padded copy of {rows}x{cols} for a {data}-pixel image"),
+            });
+        }
         let image_len = product("blocked input", &[icb, rows, cols, cb])?;
         Ok(Blocked { lanes, cb, icb, rows, cols, image_len, transpose: transpose_entry(isa) })
     }
@@ -98,7 +111,7 @@ impl Blocked {
     /// transpose, or row copies for planar blocks.
     ///
     /// # Safety
-    /// `dst` points at `rows * cols * L` floats, of which the padded rows of `ys` (rows
+    /// `dst` points at `rows * cols * cb` floats, of which the padded rows of `ys` (rows
     /// `ys.start + pad_top..ys.end + pad_top`) are writable and not accessed by anyone
     /// else during the call; `ys.end <= h.input`.
     unsafe fn reorder_rows(&self, g: &ConvGeom, input: &[f32], b: usize, ys: Range<usize>, dst: *mut f32) {
@@ -179,5 +192,64 @@ impl Blocked {
                 }
             }
         }
+    }
+}
+
+/// A plan's copy of the input in a [`Blocked`] layout, and the way tasks get at it: with a
+/// large batch (at least 2 images per thread, decided at plan time) one buffer per thread,
+/// reused image after image so it stays in L2; otherwise one batch-sized buffer, filled in
+/// parallel before the tasks run.
+pub(crate) struct BlockedInput {
+    pub layout: Blocked,
+    images: Option<Slots>,
+    /// Locked for the length of a run (plans are `Sync`; a run has `&mut` to its plan, so
+    /// the lock is never contended).
+    batch: Mutex<Aligned>,
+}
+
+impl BlockedInput {
+    /// The buffers for `g`'s batch in `layout`, sized for the current rayon pool.
+    pub(crate) fn new(g: &ConvGeom, layout: Blocked) -> Result<BlockedInput, Error> {
+        let per_image = g.batch >= 2 * rayon::current_num_threads();
+        let images = if per_image { Some(Slots::new(layout.image_len())?) } else { None };
+        let batch =
+            Aligned::zeroed(if per_image { 0 } else { product("blocked input", &[g.batch, layout.image_len()])? })?;
+        Ok(BlockedInput { layout, images, batch: Mutex::new(batch) })
+    }
+
+    /// Whether each image is reordered by the task that computes it (large batch).
+    pub(crate) fn per_image(&self) -> bool {
+        self.images.is_some()
+    }
+
+    /// Runs `task(image, n, t)` for every image `n` of `input` and `t < tasks` (the
+    /// blocked image as `image`). Per image: one parallel task per image reorders it and
+    /// runs its `t` in order. Otherwise the batch is reordered first and every `(n, t)`
+    /// is a parallel task, image-major then `t` (callers order `t` by rows, so a thread
+    /// mostly computes from rows it reordered itself).
+    pub(crate) fn run(&self, g: &ConvGeom, input: &[f32], tasks: usize, task: impl Fn(&[f32], usize, usize) + Sync) {
+        let image_len = self.layout.image_len();
+        let in_image = g.in_c * g.h.input * g.w.input;
+        if let Some(images) = &self.images {
+            let layout = &self.layout;
+            (0..g.batch).into_par_iter().for_each(|n| {
+                images.with(|image| {
+                    layout.reorder(g, &input[n * in_image..][..in_image], image);
+                    for t in 0..tasks {
+                        task(image, n, t);
+                    }
+                });
+            });
+            return;
+        }
+        // A poisoned lock only means a task panicked in an earlier run; the buffer is
+        // rewritten (interior) or never written (padding) before use.
+        let mut guard = self.batch.lock().unwrap_or_else(|e| e.into_inner());
+        self.layout.reorder_batch(g, input, &mut guard);
+        let batch = &**guard;
+        (0..g.batch * tasks).into_par_iter().for_each(|i| {
+            let n = i / tasks;
+            task(&batch[n * image_len..][..image_len], n, i % tasks);
+        });
     }
 }

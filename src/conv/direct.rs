@@ -40,14 +40,12 @@
 //! streaming all the weights from L2 for every tile; the partial sums round-trip through
 //! the L1-resident row scratch once per pass (2 x 28 vector moves per ~4000 FMAs).
 
-use rayon::prelude::*;
-
-use super::blocked::Blocked;
+use super::blocked::{Blocked, BlockedInput};
 use super::plan::{Aligned, OutPtr, Slots};
 use crate::error::{Error, try_zeroed};
 use crate::isa::{Isa, cache_sizes};
 use crate::kernels::{DirectArgs, DirectFn, Family, KERNELS, KernelInfo, direct_entry};
-use crate::spec::{ConvGeom, product};
+use crate::spec::{ConvGeom, add, product};
 
 /// The relative cost of direct kernel `k` on rows of `pixels` output pixels (tiles) and
 /// `out_c` output channels: the padded work (pixels rounded up to the tile width, channels
@@ -65,14 +63,14 @@ pub(crate) fn tile_cost(k: &KernelInfo, lanes: usize, pixels: usize, out_c: usiz
 pub(crate) struct Direct {
     kernel: usize,
     entry: DirectFn,
-    /// The blocked input layout.
-    layout: Blocked,
+    /// The blocked input.
+    input: BlockedInput,
     /// Output channels per block (`V * lanes`) and the block count.
     ob: usize,
     n_ob: usize,
     /// Tiles per output row.
     ow_tiles: usize,
-    /// Tap offsets in floats, `(kh * dh * cols + kw * dw) * lanes`.
+    /// Tap offsets in floats, `(kh * dh * cols + kw * dw) * cb`.
     taps: Vec<usize>,
     /// Taps per pass (all of them for the unrolled 3x3 and the planar kernels).
     chunk: usize,
@@ -83,11 +81,6 @@ pub(crate) struct Direct {
     slots: Slots,
     weights: Aligned,
     bias: Vec<f32>,
-    /// With a large batch (decided at plan time): one blocked image per thread, reused
-    /// image after image so it stays in L2. Otherwise `None` and the whole batch is
-    /// reordered into `blocked`.
-    images: Option<Slots>,
-    blocked: Aligned,
 }
 
 impl Direct {
@@ -136,7 +129,7 @@ impl Direct {
         let ob = k.vectors * lanes;
         let ow_tiles = w.output.div_ceil(k.rows);
         // The last tile reads pixel (ow_tiles * T - 1), tap kw - 1.
-        let reach = (ow_tiles * k.rows - 1) * w.stride + (w.kernel - 1) * w.dilation + 1;
+        let reach = add("direct reach", (ow_tiles * k.rows - 1) * w.stride, (w.kernel - 1) * w.dilation + 1)?;
         let layout = Blocked::new(g, isa, 0, reach, k.planar)?;
         let (icb, cols, cb) = (layout.icb, layout.cols, layout.cb);
         let n_ob = g.out_c.div_ceil(ob);
@@ -164,14 +157,10 @@ impl Direct {
         let ow_pad = ow_tiles * k.rows;
         let group = (l1 / 4 / (ow_pad * ob * f)).clamp(1, h.output);
         let weights = Aligned::zeroed(product("packed weights", &[n_ob, icb, ntaps, cb, ob])?)?;
-        let image_len = layout.image_len();
-        let per_image = g.batch >= 2 * rayon::current_num_threads();
-        let images = if per_image { Some(Slots::new(image_len)?) } else { None };
-        let blocked = Aligned::zeroed(if per_image { 0 } else { product("blocked input", &[g.batch, image_len])? })?;
         Ok(Direct {
             kernel,
             entry,
-            layout,
+            input: BlockedInput::new(g, layout)?,
             ob,
             n_ob,
             ow_tiles,
@@ -182,8 +171,6 @@ impl Direct {
             slots: Slots::new(product("direct scratch", &[group, ow_pad, ob])?)?,
             weights,
             bias: try_zeroed(n_ob * ob)?,
-            images,
-            blocked,
         })
     }
 
@@ -194,7 +181,7 @@ impl Direct {
 
     /// Packs `weight` `[oc][ic][kh][kw]` into `[oc / OB][icb][kh * kw][cb][OB]`, zero-padded.
     pub(crate) fn set_weights(&mut self, g: &ConvGeom, weight: &[f32], bias: Option<&[f32]>) {
-        let (l, ob, ntaps, icb) = (self.layout.cb, self.ob, self.taps.len(), self.layout.icb);
+        let (l, ob, ntaps, icb) = (self.input.layout.cb, self.ob, self.taps.len(), self.input.layout.icb);
         for (i, dst) in self.weights.iter_mut().enumerate() {
             let j = i % ob;
             let lane = (i / ob) % l;
@@ -210,50 +197,27 @@ impl Direct {
     }
 
     /// Runs the convolution (lengths checked by the plan).
-    pub(crate) fn run(&mut self, g: &ConvGeom, input: &[f32], output: &mut [f32], relu: bool) {
-        let image_len = self.layout.image_len();
-        let in_image = g.in_c * g.h.input * g.w.input;
-        let threads = rayon::current_num_threads();
+    pub(crate) fn run(&self, g: &ConvGeom, input: &[f32], output: &mut [f32], relu: bool) {
         let out = OutPtr(output.as_mut_ptr());
         let out_len = output.len();
-        let this = &*self;
-        if let Some(images) = &this.images {
-            // Large batch: one task per image reorders it into this thread's image buffer
-            // (in L2, reused for the next image) and computes all its output channels.
-            (0..g.batch).into_par_iter().for_each(|n| {
-                images.with(|image| {
-                    this.layout.reorder(g, &input[n * in_image..][..in_image], image);
-                    this.slots.with(|scratch| {
-                        for o in 0..this.n_ob {
-                            this.band(g, image, n, o, 0..g.h.output, out, out_len, relu, scratch);
-                        }
-                    });
-                });
+        let oh = g.h.output;
+        if self.input.per_image() {
+            // Large batch: each image's task computes all its output channels.
+            self.input.run(g, input, self.n_ob, |image, n, o| {
+                self.slots.with(|scratch| self.band(g, image, n, o, 0..oh, out, out_len, relu, scratch))
             });
             return;
         }
-        // Few images: reorder the batch first, then split each image into (band of rows,
-        // output-channel block) tasks, 8 per thread for load balance, so that batch 1 uses
-        // every core. The blocked buffer is taken out of `self` (no allocation) so that
-        // the reorder can write it while the tasks share the rest of the plan.
-        let mut blocked = std::mem::take(&mut self.blocked);
-        self.layout.reorder_batch(g, input, &mut blocked);
-        let this = &*self;
-        let oh = g.h.output;
-        let band = oh.div_ceil((8 * threads).div_ceil(g.batch * this.n_ob).clamp(1, oh));
-        let bands = oh.div_ceil(band);
-        let per_image = this.n_ob * bands;
-        let blocked_ref = &blocked;
-        (0..g.batch * per_image).into_par_iter().for_each(|task| {
-            // Band-major: consecutive tasks (which rayon hands to one thread) share input
-            // rows, so a thread reads mostly its own part of the blocked image.
-            let n = task / per_image;
-            let (bi, o) = ((task % per_image) / this.n_ob, task % this.n_ob);
+        // Few images: (band of rows, output-channel block) tasks, 8 per thread for load
+        // balance, so that batch 1 uses every core. Band-major: consecutive tasks (which
+        // rayon hands to one thread) share input rows, so a thread reads mostly its own
+        // part of the blocked image.
+        let band = oh.div_ceil((8 * rayon::current_num_threads()).div_ceil(g.batch * self.n_ob).clamp(1, oh));
+        self.input.run(g, input, oh.div_ceil(band) * self.n_ob, |image, n, task| {
+            let (bi, o) = (task / self.n_ob, task % self.n_ob);
             let rows = bi * band..((bi + 1) * band).min(oh);
-            let image = &blocked_ref[n * image_len..][..image_len];
-            this.slots.with(|scratch| this.band(g, image, n, o, rows, out, out_len, relu, scratch));
+            self.slots.with(|scratch| self.band(g, image, n, o, rows, out, out_len, relu, scratch))
         });
-        self.blocked = blocked;
     }
 
     /// One task: image `n` (blocked: `image`), output-channel block `o`, output rows
@@ -273,11 +237,11 @@ impl Direct {
     ) {
         let k = &KERNELS[self.kernel];
         // `l`: channels per input block (L, or 1 when planar).
-        let (l, ob, t, ntaps) = (self.layout.cb, self.ob, k.rows, self.taps.len());
-        let icb = self.layout.icb;
+        let (l, ob, t, ntaps) = (self.input.layout.cb, self.ob, k.rows, self.taps.len());
+        let icb = self.input.layout.icb;
         let (h, w) = (g.h, g.w);
         let ow_pad = self.ow_tiles * t;
-        let (plane, cols) = (self.layout.block_len(), self.layout.cols);
+        let (plane, cols) = (self.input.layout.block_len(), self.input.layout.cols);
         let weights = &self.weights[o * icb * ntaps * l * ob..][..icb * ntaps * l * ob];
         let bias = &self.bias[o * ob..][..ob];
         let oc_valid = ob.min(g.out_c - o * ob);
@@ -323,7 +287,7 @@ impl Direct {
             // SAFETY: rows oh0..oh0 + rows of image n, channels of block o: the region
             // this task owns; the scratch holds rows x OWpad x OB floats.
             unsafe {
-                self.layout.store_rows(g, scratch, (ow_pad, ob), (n, o * ob, oc_valid), (oh0, rows), out, out_len)
+                self.input.layout.store_rows(g, scratch, (ow_pad, ob), (n, o * ob, oc_valid), (oh0, rows), out, out_len)
             };
             oh0 += rows;
         }

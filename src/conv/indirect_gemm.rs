@@ -4,12 +4,13 @@
 //!
 //! Per image `n`: `out[oc][oh][ow] = bias + sum_k A[oc][k] * B_oh[k][ow]` with
 //! `k = (ic, i, j)` and `B_oh[k][ow] = padded[ic][oh*sh + i*dh][ow + j*dw]`: the `ow`-run
-//! of row `k` is contiguous in the padded plane (`[ic][rows][wq]`), at offset `offs[k]`
+//! of row `k` is contiguous in the padded plane (`[ic][rows][cols]`, the planar
+//! [`Blocked`] layout), at offset `offs[k]`
 //! from the output row's base:
 //!
 //! ```text
-//! offs[(ic, i, j)] = (ic * rows + i * dh) * wq + j * dw
-//! base(oh, ow0)    = oh * sh * wq + ow0
+//! offs[(ic, i, j)] = (ic * rows + i * dh) * cols + j * dw
+//! base(oh, ow0)    = oh * sh * cols + ow0
 //! ```
 //!
 //! so the microkernel (`MR` output channels x `NR` pixels of one output row) streams `B`
@@ -18,16 +19,14 @@
 //! a phase split first; there the planar direct kernels are faster (S8, stride 2: 1.72-1.84
 //! ms against 1.96-2.34 ms with a phase split), so this algorithm declines.
 //!
-//! Tasks: one image each with a large batch (its planes copied into the thread's buffer),
-//! else the batch is copied first and split into bands of output rows.
+//! Tasks: bands of output rows, through [`BlockedInput`] (per image with a large batch).
 
-use rayon::prelude::*;
-
-use super::plan::{Aligned, OutPtr, Slots};
+use super::blocked::{Blocked, BlockedInput};
+use super::plan::{Aligned, OutPtr};
 use crate::error::{Error, try_zeroed};
 use crate::isa::Isa;
 use crate::kernels::{Family, GemmArgs, GemmFn, KERNELS, gemm_entry};
-use crate::spec::{ConvGeom, product};
+use crate::spec::{ConvGeom, add, product};
 
 /// A planned indirect GEMM.
 pub(crate) struct Indirect {
@@ -36,18 +35,14 @@ pub(crate) struct Indirect {
     mr: usize,
     nr: usize,
     m_tiles: usize,
-    /// Padded rows per channel plane and floats per padded row.
-    rows: usize,
-    wq: usize,
+    /// The padded planes (one channel per block, rows of `cols` floats).
+    input: BlockedInput,
     /// Offset of row `k` of `B` from an output row's base.
     offs: Vec<usize>,
     /// `[m tile][K][MR]`, zero-padded rows.
     a: Aligned,
     /// `[m tile][MR]`.
     bias: Vec<f32>,
-    /// With a large batch: one padded image per thread; else the whole batch.
-    images: Option<Slots>,
-    batch: Aligned,
 }
 
 impl Indirect {
@@ -79,30 +74,25 @@ impl Indirect {
         let entry = gemm_entry(kernel, isa).ok_or(Error::Unsupported { what: "indirect entry".into() })?;
         let (mr, nr) = (KERNELS[kernel].rows, KERNELS[kernel].vectors * isa.lanes());
         let (h, w) = (g.h, g.w);
-        let rows = h.input + h.pad_begin + h.pad_end;
         // A padded row, and what the last (full vector) panel of the farthest tap reads.
-        let reach = (w.kernel - 1) * w.dilation + w.output.div_ceil(nr) * nr;
-        let wq = (w.input + w.pad_begin + w.pad_end).max(reach);
+        let reach = add("indirect reach", (w.kernel - 1) * w.dilation, w.output.div_ceil(nr) * nr)?;
+        let layout = Blocked::new(g, isa, 0, reach, true)?;
+        let (rows, cols) = (layout.rows, layout.cols);
         let offs = (0..g.in_c)
             .flat_map(|ic| (0..h.kernel).flat_map(move |i| (0..w.kernel).map(move |j| (ic, i, j))))
-            .map(|(ic, i, j)| (ic * rows + i * h.dilation) * wq + j * w.dilation)
+            .map(|(ic, i, j)| (ic * rows + i * h.dilation) * cols + j * w.dilation)
             .collect();
         let m_tiles = g.out_c.div_ceil(mr);
-        let image_len = product("padded input", &[g.in_c, rows, wq])?;
-        let per_image = g.batch >= 2 * rayon::current_num_threads();
         Ok(Indirect {
             kernel,
             entry,
             mr,
             nr,
             m_tiles,
-            rows,
-            wq,
+            input: BlockedInput::new(g, layout)?,
             offs,
             a: Aligned::zeroed(product("packed weights", &[m_tiles, g.in_c * h.kernel * w.kernel, mr])?)?,
             bias: try_zeroed(product("packed bias", &[m_tiles, mr])?)?,
-            images: if per_image { Some(Slots::new(image_len)?) } else { None },
-            batch: Aligned::zeroed(if per_image { 0 } else { product("padded input", &[g.batch, image_len])? })?,
         })
     }
 
@@ -124,56 +114,21 @@ impl Indirect {
         }
     }
 
-    /// Floats of one padded image.
-    fn image_len(&self, g: &ConvGeom) -> usize {
-        g.in_c * self.rows * self.wq
-    }
-
-    /// Copies one NCHW channel plane `src` into its padded plane `dst` (`[rows][wq]`); the
-    /// padding is never written, so it stays zero.
-    fn pad(&self, g: &ConvGeom, src: &[f32], dst: &mut [f32]) {
-        let (h, w) = (g.h, g.w);
-        for (y, row) in src.chunks_exact(w.input).enumerate() {
-            dst[(y + h.pad_begin) * self.wq + w.pad_begin..][..w.input].copy_from_slice(row);
-        }
-    }
-
-    /// Runs the convolution (lengths checked by the plan).
-    pub(crate) fn run(&mut self, g: &ConvGeom, input: &[f32], output: &mut [f32], relu: bool) {
-        let image_len = self.image_len(g);
-        let plane_len = self.rows * self.wq;
-        let in_plane = g.h.input * g.w.input;
+    /// Runs the convolution (lengths checked by the plan): tasks of bands of output rows,
+    /// 8 per thread when there are few images.
+    pub(crate) fn run(&self, g: &ConvGeom, input: &[f32], output: &mut [f32], relu: bool) {
         let out = OutPtr(output.as_mut_ptr());
-        let this = &*self;
-        if let Some(images) = &this.images {
-            (0..g.batch).into_par_iter().for_each(|n| {
-                images.with(|image| {
-                    for (ic, dst) in image.chunks_exact_mut(plane_len).enumerate() {
-                        this.pad(g, &input[(n * g.in_c + ic) * in_plane..][..in_plane], dst);
-                    }
-                    this.rows_of(g, image, n, 0..g.h.output, out, relu);
-                });
-            });
-            return;
-        }
-        let mut batch = std::mem::take(&mut self.batch);
-        batch.par_chunks_mut(plane_len).zip(input.par_chunks(in_plane)).for_each(|(dst, src)| self.pad(g, src, dst));
-        let this = &*self;
         let oh = g.h.output;
         let band = oh.div_ceil((8 * rayon::current_num_threads()).div_ceil(g.batch).clamp(1, oh));
-        let bands = oh.div_ceil(band);
-        let batch_ref = &batch;
-        (0..g.batch * bands).into_par_iter().for_each(|task| {
-            let (n, b) = (task / bands, task % bands);
-            let image = &batch_ref[n * image_len..][..image_len];
-            this.rows_of(g, image, n, b * band..((b + 1) * band).min(oh), out, relu);
+        self.input.run(g, input, oh.div_ceil(band), |image, n, b| {
+            self.rows_of(g, image, n, b * band..((b + 1) * band).min(oh), out, relu)
         });
-        self.batch = batch;
     }
 
     /// Output rows `ohs` of image `n` (padded: `image`), every output channel.
     fn rows_of(&self, g: &ConvGeom, image: &[f32], n: usize, ohs: std::ops::Range<usize>, out: OutPtr, relu: bool) {
         let (mr, nr, k) = (self.mr, self.nr, self.offs.len());
+        let cols = self.input.layout.cols;
         let (oh_n, ow_n) = (g.h.output, g.w.output);
         let out_plane = oh_n * ow_n;
         for oh in ohs {
@@ -182,7 +137,7 @@ impl Indirect {
                     let args = GemmArgs {
                         k,
                         a: self.a[t * k * mr..][..k * mr].as_ptr(),
-                        b: image[oh * g.h.stride * self.wq + ow0..].as_ptr(),
+                        b: image[oh * g.h.stride * cols + ow0..].as_ptr(),
                         ldb: 0,
                         boffs: self.offs.as_ptr(),
                         bias: self.bias[t * mr..][..mr].as_ptr(),
@@ -196,12 +151,12 @@ impl Indirect {
                         relu,
                     };
                     // SAFETY: the entry is an indirect kernel of the plan's ISA. B row kk
-                    // starts at base + offs[kk] = (ic * rows + oh*sh + i*dh) * wq + j*dw +
-                    // ow0: padded row oh*sh + i*dh < rows (the output-size formula), and
-                    // the NR floats read end within the padded row (wq covers the
-                    // farthest tap's last full panel), so inside `image`. A: K x MR floats of tile t; bias MR floats. C: rows below
-                    // m (< out_c) and n pixels of output row oh, a region only this task
-                    // writes.
+                    // starts at base + offs[kk] = (ic * rows + oh*sh + i*dh) * cols + j*dw
+                    // + ow0: padded row oh*sh + i*dh < rows (the output-size formula),
+                    // and the NR floats read end within the padded row (cols covers the
+                    // farthest tap's last full panel), so inside `image`. A: K x MR
+                    // floats of tile t; bias MR floats. C: rows below m (< out_c) and n
+                    // pixels of output row oh, a region only this task writes.
                     unsafe { (self.entry)(&args) };
                 }
             }

@@ -8,8 +8,8 @@
 //! |---|---|
 //! | [`Algorithm::Depthwise`] | `groups == in_channels == out_channels`, stride 1 |
 //! | [`Algorithm::Gemm1x1`] | 1x1 kernel, stride 1, no padding (any groups) |
-//! | [`Algorithm::Winograd`] | `groups == 1`, 3x3 kernel, stride 1, padding at most the dilation, at least `lanes / 2` input channels |
-//! | [`Algorithm::IndirectGemm`] | `groups == 1`, fewer than `lanes / 2` input channels |
+//! | [`Algorithm::Winograd`] | `groups == 1`, stride 1, 3x3 or a larger kernel whose 3x3 pieces save 1.5x (3x5, 5x5, 6x6), padding up to "same" (`(k - 1) / 2 * dilation`), at least `lanes / 2` input channels |
+//! | [`Algorithm::IndirectGemm`] | `groups == 1`, column stride 1, fewer than `lanes / 2` input channels |
 //! | [`Algorithm::Direct`] | `groups == 1`, stride 1x1 or 2x2, a generated tile for the ISA (channel-blocked from `lanes / 2` input channels, planar below) |
 //! | [`Algorithm::ImplicitGemm`] | everything (any kernel, stride, dilation, padding, groups) |
 
@@ -33,8 +33,8 @@ use crate::spec::{Conv2dSpec, ConvGeom};
 /// |---|---|
 /// | [`Algorithm::Depthwise`] | `groups == in_channels == out_channels`, stride 1 |
 /// | [`Algorithm::Gemm1x1`] | 1x1 kernel, stride 1, no padding (any groups) |
-/// | [`Algorithm::Winograd`] | `groups == 1`, 3x3 kernel, stride 1, padding at most the dilation, at least `lanes / 2` input channels |
-/// | [`Algorithm::IndirectGemm`] | `groups == 1`, fewer than `lanes / 2` input channels |
+/// | [`Algorithm::Winograd`] | `groups == 1`, stride 1, 3x3 or a larger kernel whose 3x3 pieces save 1.5x (3x5, 5x5, 6x6), padding up to "same" (`(k - 1) / 2 * dilation`), at least `lanes / 2` input channels |
+/// | [`Algorithm::IndirectGemm`] | `groups == 1`, column stride 1, fewer than `lanes / 2` input channels |
 /// | [`Algorithm::Direct`] | `groups == 1`, stride 1x1 or 2x2 (channel-blocked from `lanes / 2` input channels, planar below) |
 /// | [`Algorithm::ImplicitGemm`] | everything (any kernel, stride, dilation, padding, groups) |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -47,11 +47,13 @@ pub enum Algorithm {
     Direct,
     /// 1x1 convolution as a GEMM reading the input in place (no im2col).
     Gemm1x1,
-    /// GEMM over output rows for few input channels: `B` rows read in place from the
-    /// padded, column-phase-split input through an offset table, output written as NCHW.
+    /// GEMM over output rows for few input channels and column stride 1: `B` rows read in
+    /// place from the zero-padded input planes through an offset table, output written as
+    /// NCHW.
     IndirectGemm,
-    /// Winograd F(2x2, 3x3) on the channel-blocked layout: 2.25x fewer multiplications
-    /// than direct convolution, the 16 products per tile done by the direct kernels.
+    /// Winograd F(2x2, 3x3) on the channel-blocked layout, larger kernels as 3x3 pieces:
+    /// 2.25x fewer multiplications than direct convolution for 3x3 (1.56x for 5x5), the
+    /// 16 products per tile done by the direct kernels.
     Winograd,
     /// Implicit GEMM: cache-sized panels of the unfolded input packed on the fly
     /// (BLIS-style KC/NC blocking), never a full im2col matrix. Handles every spec.
@@ -240,39 +242,55 @@ impl Conv2dPlanBuilder {
             }
             None => None,
         };
-        let algorithm = match (self.algorithm, kernel) {
-            (Some(a), _) => a,
-            (None, Some(k)) if KERNELS[k].family == crate::kernels::Family::Direct => Algorithm::Direct,
-            (None, Some(k)) if KERNELS[k].indirect => Algorithm::IndirectGemm,
-            (None, Some(_)) if Algorithm::Gemm1x1.accepts(&g, isa) => Algorithm::Gemm1x1,
-            (None, Some(_)) => Algorithm::ImplicitGemm,
-            (None, None) => {
-                Algorithm::ALL.iter().copied().find(|a| a.accepts(&g, isa)).unwrap_or(Algorithm::ImplicitGemm)
-            }
+        let forced = match (self.algorithm, kernel) {
+            (Some(a), _) => Some(a),
+            (None, Some(k)) if KERNELS[k].family == crate::kernels::Family::Direct => Some(Algorithm::Direct),
+            (None, Some(k)) if KERNELS[k].indirect => Some(Algorithm::IndirectGemm),
+            (None, Some(_)) if Algorithm::Gemm1x1.accepts(&g, isa) => Some(Algorithm::Gemm1x1),
+            (None, Some(_)) => Some(Algorithm::ImplicitGemm),
+            (None, None) => None,
         };
-        let unsupported = |what: String| Err(Error::Unsupported { what });
-        let algo = match algorithm {
-            Algorithm::Depthwise if kernel.is_none() && Depthwise::accepts(&g) => {
-                Algo::Depthwise(Depthwise::new(&g, isa)?)
-            }
-            Algorithm::Direct if Direct::accepts(&g, isa, kernel) => Algo::Direct(Direct::new(&g, isa, kernel)?),
-            Algorithm::IndirectGemm if Indirect::accepts(&g, isa, kernel) => {
-                Algo::Indirect(Indirect::new(&g, isa, kernel)?)
-            }
-            Algorithm::Winograd if Winograd::accepts(&g, isa, kernel) => {
-                Algo::Winograd(Winograd::new(&g, isa, kernel)?)
-            }
-            Algorithm::Gemm1x1 | Algorithm::ImplicitGemm if algorithm.accepts(&g, isa) => {
-                match Gemm::new(&g, isa, algorithm == Algorithm::Gemm1x1, kernel) {
-                    Some(r) => Algo::Gemm(r?),
-                    None => return unsupported(format!("kernel {:?} with {isa}", self.kernel)),
+        let (algorithm, algo) = match forced {
+            Some(a) => (a, self.make(a, &g, isa, kernel)?),
+            // The first algorithm that accepts the spec and can be planned: one that
+            // declines at planning time (a padded copy far larger than the image, with
+            // huge padding or dilation; a workspace that overflows or cannot be
+            // allocated) falls through to the next, down to the implicit GEMM, whose
+            // workspace is cache-sized.
+            None => {
+                let mut planned = Err(Error::Unsupported { what: format!("no algorithm for {}", self.spec) });
+                for a in Algorithm::ALL.into_iter().filter(|a| a.accepts(&g, isa)) {
+                    planned = self.make(a, &g, isa, None).map(|algo| (a, algo));
+                    if planned.is_ok() {
+                        break;
+                    }
                 }
+                planned?
             }
-            _ => return unsupported(format!("{algorithm} (kernel {:?}, {isa}) for {}", self.kernel, self.spec)),
         };
         let mut plan = Conv2dPlan { spec: self.spec, geom: g, isa, relu: self.relu, algorithm, algo };
         plan.set_weights(weight, bias)?;
         Ok(plan)
+    }
+
+    /// Plans `algorithm` (with the forced `kernel`, if any) for `g`.
+    fn make(&self, algorithm: Algorithm, g: &ConvGeom, isa: Isa, kernel: Option<usize>) -> Result<Algo, Error> {
+        let unsupported =
+            || Error::Unsupported { what: format!("{algorithm} (kernel {:?}, {isa}) for {}", self.kernel, self.spec) };
+        Ok(match algorithm {
+            Algorithm::Depthwise if kernel.is_none() && Depthwise::accepts(g) => {
+                Algo::Depthwise(Depthwise::new(g, isa)?)
+            }
+            Algorithm::Direct if Direct::accepts(g, isa, kernel) => Algo::Direct(Direct::new(g, isa, kernel)?),
+            Algorithm::IndirectGemm if Indirect::accepts(g, isa, kernel) => {
+                Algo::Indirect(Indirect::new(g, isa, kernel)?)
+            }
+            Algorithm::Winograd if Winograd::accepts(g, isa, kernel) => Algo::Winograd(Winograd::new(g, isa, kernel)?),
+            Algorithm::Gemm1x1 | Algorithm::ImplicitGemm if algorithm.accepts(g, isa) => {
+                Algo::Gemm(Gemm::new(g, isa, algorithm == Algorithm::Gemm1x1, kernel).ok_or_else(unsupported)??)
+            }
+            _ => return Err(unsupported()),
+        })
     }
 }
 

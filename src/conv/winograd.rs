@@ -1,5 +1,6 @@
-//! Winograd F(2x2, 3x3) convolution: 3x3 kernels, stride 1, any dilation, on the
-//! channel-blocked layout ([`Blocked`]), with the products done by the direct kernels.
+//! Winograd F(2x2, 3x3) convolution: stride 1, any dilation, 3x3 kernels and larger ones
+//! cut into 3x3 pieces, on the channel-blocked layout ([`Blocked`]), with the products done
+//! by the direct kernels.
 //!
 //! Per block row of output rows (one task) of an image:
 //!
@@ -13,26 +14,28 @@
 //! ```
 //!
 //! 16 products per 4 outputs instead of 36: 2.25x fewer multiplications than direct
-//! convolution (GFLOP/s figures count the direct convolution's operations). The
-//! transforms add and subtract at most 16 values, so rounding errors stay within a small
-//! multiple of the direct sum's; the planner only picks Winograd when every window overlaps
-//! the image in at least 2 x 2 taps (padding at most the dilation on each side), so no
-//! output is a cancellation of large neighbours.
+//! convolution for 3x3 (GFLOP/s figures count the direct convolution's operations). A
+//! kernel larger than 3x3 is zero-padded to a multiple of 3 per axis and cut into 3x3
+//! pieces, each reading the input shifted by its offset; the GEMM then reduces over
+//! (piece, channel block) (5x5: 4 pieces, 16 instead of 25 multiplications per output).
+//! The transforms add and subtract at most 16 values, so rounding errors stay within a
+//! small multiple of the direct sum's (the tests hold it to the same bound as every other
+//! path); the planner takes Winograd only with padding up to "same", so an output's window
+//! is never mostly padding next to large neighbours whose contributions cancel in the
+//! transforms.
 //!
 //! A tile with dilation `d` is the 2x2 outputs `d` apart: tiles are enumerated per
 //! "block row" of `2d` output rows (`d` row phases × the column tiles, `d` column phases
 //! each). Tiles past the output edge are computed into scratch and dropped.
 
-use rayon::prelude::*;
-
-use super::blocked::Blocked;
+use super::blocked::{Blocked, BlockedInput};
 use super::direct::tile_cost;
 use super::plan::{Aligned, OutPtr, Slots};
 use crate::error::{Error, try_zeroed};
 use crate::isa::{Isa, cache_sizes};
 use crate::kernels::winograd::{G, InputArgs, OutputArgs, input_entry, output_entry};
 use crate::kernels::{DirectArgs, DirectFn, Family, KERNELS, direct_entry};
-use crate::spec::{ConvGeom, product};
+use crate::spec::{ConvGeom, add, product};
 
 /// Positions of the 4x4 transformed tile.
 const POS: usize = 16;
@@ -43,7 +46,8 @@ pub(crate) struct Winograd {
     entry: DirectFn,
     input_tf: unsafe fn(&InputArgs),
     output_tf: unsafe fn(&OutputArgs),
-    layout: Blocked,
+    /// The blocked input.
+    input: BlockedInput,
     /// Output channels per block and the block count.
     ob: usize,
     n_ob: usize,
@@ -70,8 +74,6 @@ pub(crate) struct Winograd {
     zero_bias: Vec<f32>,
     /// Per task: V, M and the row scratch.
     slots: Slots,
-    images: Option<Slots>,
-    blocked: Aligned,
 }
 
 impl Winograd {
@@ -94,6 +96,7 @@ impl Winograd {
         let fits = |i: usize| {
             let k = &KERNELS[i];
             k.family == Family::Direct
+                && !k.planar
                 && k.kernel == [0, 0]
                 && k.stride == 1
                 && k.has_isa(isa)
@@ -120,8 +123,13 @@ impl Winograd {
         // row's last phase + 3 * dh, columns likewise.
         // Pieces: the kernel zero-padded to a multiple of 3 per axis, cut into 3x3 pieces.
         let (ph, pw) = (h.kernel.div_ceil(3), w.kernel.div_ceil(3));
-        let layout =
-            Blocked::new(g, isa, (n_block_rows + 1) * block_rows + 3 * dh * (ph - 1), ow_pad + 3 * dw * pw, false)?;
+        let rows = add(
+            "winograd rows",
+            product("winograd rows", &[n_block_rows + 1, block_rows])?,
+            product("winograd rows", &[3, dh, ph - 1])?,
+        )?;
+        let cols = add("winograd columns", ow_pad, product("winograd columns", &[3, dw, pw])?)?;
+        let layout = Blocked::new(g, isa, rows, cols, false)?;
         let (icb, cols) = (layout.icb, layout.cols);
         let pieces: Vec<([usize; 2], usize)> = (0..ph)
             .flat_map(|a| (0..pw).map(move |b| [3 * a, 3 * b]))
@@ -174,8 +182,6 @@ impl Winograd {
         let v_len = product("winograd V", &[POS, blocks, tiles_pad, lanes])?;
         let m_len = product("winograd M", &[POS, tiles_pad, ob])?;
         let rows_len = product("winograd rows", &[band, block_rows, ow_pad, ob])?;
-        let image_len = layout.image_len();
-        let per_image = g.batch >= 2 * rayon::current_num_threads();
         Ok(Winograd {
             kernel,
             entry,
@@ -196,9 +202,7 @@ impl Winograd {
             bias: try_zeroed(n_ob * ob)?,
             zero_bias: try_zeroed(ob)?,
             slots: Slots::new(v_len + m_len + rows_len)?,
-            images: if per_image { Some(Slots::new(image_len)?) } else { None },
-            blocked: Aligned::zeroed(if per_image { 0 } else { product("blocked input", &[g.batch, image_len])? })?,
-            layout,
+            input: BlockedInput::new(g, layout)?,
         })
     }
 
@@ -210,7 +214,7 @@ impl Winograd {
     /// Transforms `weight` `[oc][ic][kh][kw]`, piece by piece, into `U = G g Gt` (in
     /// f64), packed `[o][position][piece][icb][L][OB]`, zero-padded.
     pub(crate) fn set_weights(&mut self, g: &ConvGeom, weight: &[f32], bias: Option<&[f32]>) {
-        let (l, ob, icb) = (self.layout.lanes, self.ob, self.layout.icb);
+        let (l, ob, icb) = (self.input.layout.lanes, self.ob, self.input.layout.icb);
         let (kh, kw) = (g.h.kernel, g.w.kernel);
         let per_pos = self.pieces.len() * icb * l * ob;
         for oc in 0..g.out_c {
@@ -240,38 +244,12 @@ impl Winograd {
     }
 
     /// Runs the convolution (lengths checked by the plan).
-    pub(crate) fn run(&mut self, g: &ConvGeom, input: &[f32], output: &mut [f32], relu: bool) {
-        let image_len = self.layout.image_len();
-        let in_image = g.in_c * g.h.input * g.w.input;
+    pub(crate) fn run(&self, g: &ConvGeom, input: &[f32], output: &mut [f32], relu: bool) {
         let out = OutPtr(output.as_mut_ptr());
         let out_len = output.len();
-        let rows_per_image = self.n_block_rows.div_ceil(self.band);
-        let this = &*self;
-        if let Some(images) = &this.images {
-            // Large batch: one task per image, reordered into this thread's image buffer.
-            (0..g.batch).into_par_iter().for_each(|n| {
-                images.with(|image| {
-                    this.layout.reorder(g, &input[n * in_image..][..in_image], image);
-                    this.slots.with(|buf| {
-                        for br in 0..rows_per_image {
-                            this.block_row(g, image, n, br, out, out_len, relu, buf);
-                        }
-                    });
-                });
-            });
-            return;
-        }
-        // Few images: reorder the batch, then one task per (image, block row).
-        let mut blocked = std::mem::take(&mut self.blocked);
-        self.layout.reorder_batch(g, input, &mut blocked);
-        let this = &*self;
-        let blocked_ref = &blocked;
-        (0..g.batch * rows_per_image).into_par_iter().for_each(|task| {
-            let (n, br) = (task / rows_per_image, task % rows_per_image);
-            let image = &blocked_ref[n * image_len..][..image_len];
-            this.slots.with(|buf| this.block_row(g, image, n, br, out, out_len, relu, buf));
+        self.input.run(g, input, self.n_block_rows.div_ceil(self.band), |image, n, br| {
+            self.slots.with(|buf| self.block_row(g, image, n, br, out, out_len, relu, buf))
         });
-        self.blocked = blocked;
     }
 
     /// One task: band `br` (of `band` block rows) of image `n` (blocked: `image`), every
@@ -288,8 +266,8 @@ impl Winograd {
         relu: bool,
         buf: &mut [f32],
     ) {
-        let (l, ob, icb) = (self.layout.lanes, self.ob, self.layout.icb);
-        let (cols, block_len) = (self.layout.cols, self.layout.block_len());
+        let (l, ob, icb) = (self.input.layout.lanes, self.ob, self.input.layout.icb);
+        let (cols, block_len) = (self.input.layout.cols, self.input.layout.block_len());
         let (h, w) = (g.h, g.w);
         let br0 = br * self.band;
         let nb = self.band.min(self.n_block_rows - br0);
@@ -367,7 +345,7 @@ impl Winograd {
             // SAFETY: rows oh0..oh0 + valid_rows (< OH) of image n, channels of block o:
             // the region this task owns; `rows` holds valid_rows x ow_pad x OB floats.
             unsafe {
-                self.layout.store_rows(
+                self.input.layout.store_rows(
                     g,
                     rows,
                     (self.ow_pad, ob),

@@ -76,8 +76,8 @@ impl KernelInfo {
 ///   `x[b * icb_stride + taps[t] + r * stride * L + l]`, all of which must be readable.
 ///   Planar kernels (`KernelInfo::planar`) read blocks of one channel, `[icb][rows][cols]`:
 ///   `x[b * icb_stride + taps[t] + r * stride]`, and `L` is 1 in the weight layout below;
-/// - `taps` holds `ntaps` offsets (`(kh * dh * cols + kw * dw) * L`; the `k3x3` kernels
-///   read exactly 9);
+/// - `taps` holds `ntaps` offsets (`(kh * dh * cols + kw * dw) * L`, or without the `* L`
+///   for planar kernels; the `k3x3` kernels read exactly 9);
 /// - `w` holds the packed weights `[icb][ntaps][L][ocv * L]`: for input channel
 ///   `b * L + l` and tap `t`, the `ocv * L` output channels of the tile;
 /// - `bias` holds `ocv * L` floats;
