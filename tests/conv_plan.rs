@@ -293,8 +293,10 @@ fn winograd_matches_reference() {
     }
 }
 
-/// A column stride far above the width (found by the fuzz-corpus proptest): the implicit
-/// GEMM's phase-split input keeps only the non-empty phases instead of overflowing.
+/// Column strides far above the width (found by the fuzz-corpus proptest and by
+/// cargo-fuzz): the implicit GEMM's phase-split input keeps only the non-empty phases
+/// instead of overflowing, and its packing computes phases in i128 (a stride of
+/// `usize::MAX` is not an `isize`).
 #[test]
 fn huge_stride_matches_reference() {
     let s = Conv2dSpec {
@@ -308,9 +310,21 @@ fn huge_stride_matches_reference() {
         dilation: [1, 1],
         groups: 2,
     };
-    for isa in isas() {
-        let mut plan = Conv2dPlan::builder(&s).isa(isa).build(&vec![0.0; s.weight_len().unwrap()], None).unwrap();
-        check_plan(&s, &mut plan, false, 3).unwrap();
+    let max = Conv2dSpec {
+        in_channels: 2,
+        out_channels: 2,
+        input: [4, 4],
+        kernel: [3, 3],
+        stride: [1, usize::MAX],
+        padding: Padding { top: 0, bottom: 0, left: 1, right: 0 },
+        groups: 1,
+        ..s
+    };
+    for s in [s, max] {
+        for isa in isas() {
+            let mut plan = Conv2dPlan::builder(&s).isa(isa).build(&vec![0.0; s.weight_len().unwrap()], None).unwrap();
+            check_plan(&s, &mut plan, false, 3).unwrap();
+        }
     }
 }
 

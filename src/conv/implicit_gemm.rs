@@ -288,8 +288,10 @@ impl Gemm {
             let off = j * w.dilation;
             let lo_all = w.pad_begin.saturating_sub(off).div_ceil(w.stride);
             let hi_all = (w.input + w.pad_begin).saturating_sub(off).div_ceil(w.stride);
-            let dc = off as isize - w.pad_begin as isize;
-            let s = w.stride as isize;
+            // In i128: strides and offsets may exceed isize (a valid spec with a stride of
+            // usize::MAX has one output column).
+            let dc = off as i128 - w.pad_begin as i128;
+            let s = w.stride as i128;
             let (phase, base) = (dc.rem_euclid(s) as usize, dc.div_euclid(s));
             // Walk the pixels in segments of one output row each.
             let (mut y, mut x0) = (q0 / w.output, q0 % w.output);
@@ -306,7 +308,9 @@ impl Gemm {
                         seg[..lo - x0].fill(0.0);
                         seg[hi - x0..].fill(0.0);
                         if lo < hi {
-                            let start = (lo as isize + base) as usize + phase * wp;
+                            // lo < hi: input column lo*s + dc = (lo + base)*s + phase is
+                            // in 0..IW, so lo + base >= 0 and phase < IW.
+                            let start = (lo as i128 + base) as usize + phase * wp;
                             let src_row = &src[iy * self.row_len..][..self.row_len];
                             // An inline loop: the runs are short, a memcpy call costs more.
                             for (d, &v) in seg[lo - x0..hi - x0].iter_mut().zip(&src_row[start..start + hi - lo]) {
