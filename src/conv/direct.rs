@@ -44,7 +44,7 @@ use super::blocked::{Blocked, BlockedInput};
 use super::plan::{Aligned, OutPtr, Slots};
 use crate::error::{Error, try_zeroed};
 use crate::isa::{Isa, cache_sizes};
-use crate::kernels::{DirectArgs, DirectFn, Family, KERNELS, KernelInfo, direct_entry};
+use crate::kernels::{DirectArgs, DirectFn, Family, KERNELS, KernelInfo, direct_entry, pick};
 use crate::spec::{ConvGeom, add, product};
 
 /// The relative cost of direct kernel `k` on rows of `pixels` output pixels (tiles) and
@@ -99,8 +99,7 @@ impl Direct {
         let (kernel, stride) = ([g.h.kernel, g.w.kernel], [g.h.stride, g.w.stride]);
         // Channel blocks pad the input channels to a multiple of L: below L/2 channels
         // most of that work would be multiplications by zero, so only planar kernels.
-        let fits = |i: usize| {
-            let k = &KERNELS[i];
+        let fits = |i: usize, k: &KernelInfo| {
             k.family == Family::Direct
                 && k.has_isa(isa)
                 && k.fits(kernel, stride)
@@ -108,15 +107,9 @@ impl Direct {
                 && (k.planar || g.in_c * 2 >= lanes)
                 && direct_entry(i, isa).is_some()
         };
-        if let Some(i) = forced {
-            return fits(i).then_some(i);
-        }
         // The work with the input channels padded to the block.
         let channels = |k: &KernelInfo| if k.planar { g.in_c } else { g.in_c.div_ceil(lanes) * lanes };
-        (0..KERNELS.len()).filter(|&i| fits(i)).min_by_key(|&i| {
-            let k = &KERNELS[i];
-            (tile_cost(k, lanes, g.w.output, g.out_c) * channels(k), k.kernel == [0, 0], i)
-        })
+        pick(forced, fits, |k| (tile_cost(k, lanes, g.w.output, g.out_c) * channels(k), k.kernel == [0, 0]))
     }
 
     /// Plans `g`; the caller checked [`Direct::accepts`].

@@ -29,7 +29,7 @@ use rayon::prelude::*;
 use super::plan::{Aligned, OutPtr, Slots};
 use crate::error::{Error, try_zeroed};
 use crate::isa::{Isa, cache_sizes};
-use crate::kernels::{Family, GemmArgs, GemmFn, KERNELS, gemm_entry};
+use crate::kernels::{Family, GemmArgs, GemmFn, KERNELS, KernelInfo, gemm_entry, pick};
 use crate::spec::{ConvGeom, product};
 
 /// Largest pixel block, in panels. The packed block is `kc` rows `nc` floats apart, so a
@@ -78,14 +78,11 @@ impl Gemm {
     pub(crate) fn new(g: &ConvGeom, isa: Isa, in_place: bool, forced: Option<usize>) -> Option<Result<Gemm, Error>> {
         let lanes = isa.lanes();
         let (m, k, p) = (g.out_c / g.groups, g.in_c / g.groups * g.h.kernel * g.w.kernel, g.h.output * g.w.output);
-        let fits = |i: usize| KERNELS[i].family == Family::Gemm && !KERNELS[i].indirect && gemm_entry(i, isa).is_some();
-        let kernel = match forced {
-            Some(i) => fits(i).then_some(i)?,
-            None => (0..KERNELS.len()).filter(|&i| fits(i)).min_by_key(|&i| {
-                let (mr, nr) = (KERNELS[i].rows, KERNELS[i].vectors * lanes);
-                (m.div_ceil(mr) * mr * p.div_ceil(nr) * nr, i)
-            })?,
-        };
+        let fits = |i: usize, k: &KernelInfo| k.family == Family::Gemm && !k.indirect && gemm_entry(i, isa).is_some();
+        let kernel = pick(forced, fits, |k| {
+            let (mr, nr) = (k.rows, k.vectors * lanes);
+            m.div_ceil(mr) * mr * p.div_ceil(nr) * nr
+        })?;
         let entry = gemm_entry(kernel, isa)?;
         Some(Gemm::with_kernel(g, kernel, entry, lanes, in_place, (m, k, p)))
     }

@@ -25,7 +25,7 @@ use super::blocked::{Blocked, BlockedInput};
 use super::plan::{Aligned, OutPtr};
 use crate::error::{Error, try_zeroed};
 use crate::isa::Isa;
-use crate::kernels::{Family, GemmArgs, GemmFn, KERNELS, gemm_entry};
+use crate::kernels::{Family, GemmArgs, GemmFn, KERNELS, KernelInfo, gemm_entry, pick};
 use crate::spec::{ConvGeom, add, product};
 
 /// A planned indirect GEMM.
@@ -55,16 +55,12 @@ impl Indirect {
     /// The indirect kernel with the least padded work (output channels to `MR`, each
     /// output row's pixels to `NR`).
     fn choose(g: &ConvGeom, isa: Isa, forced: Option<usize>) -> Option<usize> {
-        let fits = |i: usize| {
-            let k = &KERNELS[i];
+        let fits = |i: usize, k: &KernelInfo| {
             k.family == Family::Gemm && k.indirect && k.has_isa(isa) && gemm_entry(i, isa).is_some()
         };
-        if let Some(i) = forced {
-            return fits(i).then_some(i);
-        }
-        (0..KERNELS.len()).filter(|&i| fits(i)).min_by_key(|&i| {
-            let (mr, nr) = (KERNELS[i].rows, KERNELS[i].vectors * isa.lanes());
-            (g.out_c.div_ceil(mr) * mr * g.w.output.div_ceil(nr) * nr, i)
+        pick(forced, fits, |k| {
+            let (mr, nr) = (k.rows, k.vectors * isa.lanes());
+            g.out_c.div_ceil(mr) * mr * g.w.output.div_ceil(nr) * nr
         })
     }
 

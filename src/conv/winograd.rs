@@ -34,7 +34,7 @@ use super::plan::{Aligned, OutPtr, Slots};
 use crate::error::{Error, try_zeroed};
 use crate::isa::{Isa, cache_sizes};
 use crate::kernels::winograd::{G, InputArgs, OutputArgs, input_entry, output_entry};
-use crate::kernels::{DirectArgs, DirectFn, Family, KERNELS, direct_entry};
+use crate::kernels::{DirectArgs, DirectFn, Family, KERNELS, KernelInfo, direct_entry, pick};
 use crate::spec::{ConvGeom, add, product};
 
 /// Positions of the 4x4 transformed tile.
@@ -93,8 +93,7 @@ impl Winograd {
     /// The direct kernel for the 16 GEMMs: any-size taps, stride 1, the least
     /// [`tile_cost`] over `tiles` tiles.
     fn choose(g: &ConvGeom, isa: Isa, forced: Option<usize>, tiles: usize) -> Option<usize> {
-        let fits = |i: usize| {
-            let k = &KERNELS[i];
+        let fits = |i: usize, k: &KernelInfo| {
             k.family == Family::Direct
                 && !k.planar
                 && k.kernel == [0, 0]
@@ -102,12 +101,7 @@ impl Winograd {
                 && k.has_isa(isa)
                 && direct_entry(i, isa).is_some()
         };
-        if let Some(i) = forced {
-            return fits(i).then_some(i);
-        }
-        (0..KERNELS.len())
-            .filter(|&i| fits(i))
-            .min_by_key(|&i| (tile_cost(&KERNELS[i], isa.lanes(), tiles, g.out_c), i))
+        pick(forced, fits, |k| tile_cost(k, isa.lanes(), tiles, g.out_c))
     }
 
     /// Plans `g`; the caller checked [`Winograd::accepts`].

@@ -206,6 +206,19 @@ pub(crate) fn gemm_entry(index: usize, isa: Isa) -> Option<GemmFn> {
     GEMM_ENTRIES.iter().find(|e| e.0 == index).and_then(|e| e.1[isa_index(isa)])
 }
 
+/// The kernel a driver takes: the forced one if it `fits`, else the fitting kernel of
+/// least `cost` (ties: registry order). Every driver's choice goes through here.
+pub(crate) fn pick<C: Ord>(
+    forced: Option<usize>,
+    fits: impl Fn(usize, &KernelInfo) -> bool,
+    cost: impl Fn(&KernelInfo) -> C,
+) -> Option<usize> {
+    match forced {
+        Some(i) => fits(i, &KERNELS[i]).then_some(i),
+        None => (0..KERNELS.len()).filter(|&i| fits(i, &KERNELS[i])).min_by_key(|&i| (cost(&KERNELS[i]), i)),
+    }
+}
+
 /// Looks a kernel up by name.
 pub fn kernel_index(name: &str) -> Option<usize> {
     KERNELS.iter().position(|k| k.name == name)
