@@ -12,8 +12,9 @@
 //!
 //! A second group expands the kernel registry (`sverka::for_each_kernel!`): every
 //! generated kernel of the active ISA on one problem of its geometry (64 -> 64 channels,
-//! 28x28, its kernel size, or 5x5 for the any-size kernels; 1x1 256 -> 256 for GEMM), one
-//! thread, so tiles can be compared (`cargo bench --bench conv2d -- kernel/`).
+//! 28x28, its kernel size, or 5x5 for the any-size kernels; 1x1 256 -> 256 for GEMM;
+//! 3x3 3 -> 64 for the indirect GEMM), one thread, so tiles can be compared
+//! (`cargo bench --bench conv2d -- kernel/`).
 
 mod common;
 
@@ -86,15 +87,18 @@ fn kernel(c: &mut Criterion, name: &str) {
     if !k.has_isa(isa) {
         return;
     }
-    let (ch, kern, stride, pad) = match (k.kernel, k.stride) {
-        (_, 0) => (256, 1, 1, 0),
-        ([0, 0], s) => (64, 5, s, 2),
-        ([kk, _], s) => (64, kk, s, kk / 2),
+    // (input channels, output channels, kernel size, stride, padding)
+    let (ic, oc, kern, stride, pad) = match (k.kernel, k.stride) {
+        // The indirect GEMM is for few input channels (S1, S8-like stems).
+        (_, 0) if k.indirect => (3, 64, 3, 1, 1),
+        (_, 0) => (256, 256, 1, 1, 0),
+        ([0, 0], s) => (64, 64, 5, s, 2),
+        ([kk, _], s) => (64, 64, kk, s, kk / 2),
     };
     let s = Conv2dSpec {
         batch: 1,
-        in_channels: ch,
-        out_channels: ch,
+        in_channels: ic,
+        out_channels: oc,
         input: [28, 28],
         kernel: [kern, kern],
         stride: [stride, stride],
