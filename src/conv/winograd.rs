@@ -40,6 +40,14 @@ use crate::spec::{ConvGeom, add, product};
 /// Positions of the 4x4 transformed tile.
 const POS: usize = 16;
 
+/// Floats from one position to the next in V (`[16][blocks][tiles][L]`) and in M
+/// (`[16][tiles][OB]`): one vector more than the data, so that the 16 positions of a
+/// tile, written (V) or read (M) together, fall in different L1 sets even when the data
+/// is a multiple of 4 KiB (S7: V positions exactly 8 KiB apart).
+fn pos_strides(blocks: usize, tiles: usize, lanes: usize, ob: usize) -> (usize, usize) {
+    ((blocks * tiles + 1) * lanes, tiles * ob + lanes)
+}
+
 /// A planned Winograd convolution.
 pub(crate) struct Winograd {
     kernel: usize,
@@ -173,8 +181,9 @@ impl Winograd {
                 }
             }
         }
-        let v_len = product("winograd V", &[POS, blocks, tiles_pad, lanes])?;
-        let m_len = product("winograd M", &[POS, tiles_pad, ob])?;
+        let (v_pos, m_pos) = pos_strides(blocks, tiles_pad, lanes, ob);
+        let v_len = product("winograd V", &[POS, v_pos])?;
+        let m_len = product("winograd M", &[POS, m_pos])?;
         let rows_len = product("winograd rows", &[band, block_rows, ow_pad, ob])?;
         Ok(Winograd {
             kernel,
@@ -268,8 +277,9 @@ impl Winograd {
         let tiles = nb * self.tiles_per_row;
         let tp = self.tiles_pad;
         let blocks = self.pieces.len() * icb;
-        let (v, rest) = buf.split_at_mut(POS * blocks * tp * l);
-        let (m, rows) = rest.split_at_mut(POS * tp * ob);
+        let (v_pos, m_pos) = pos_strides(blocks, tp, l, ob);
+        let (v, rest) = buf.split_at_mut(POS * v_pos);
+        let (m, rows) = rest.split_at_mut(POS * m_pos);
         let rows = &mut rows[..nb * self.block_rows * self.ow_pad * ob];
         for (piece, &(_, shift)) in self.pieces.iter().enumerate() {
             for b in 0..icb {
@@ -280,14 +290,14 @@ impl Winograd {
                     tiles,
                     step: [h.dilation * cols * l, w.dilation * l],
                     v: v[block * tp * l..].as_mut_ptr(),
-                    pos_stride: blocks * tp * l,
+                    pos_stride: v_pos,
                 };
                 // SAFETY: the ISA is the plan's. Reads: tile patches start at padded row
                 // (br0 + r) * 2dh + phase + piece row * dh (r < nb), column + piece column * dw, and the
                 // layout covers every block row + 1 and every piece, so all 16 taps x L
                 // lanes are inside block b of `image`. Writes: position p, tile t < tiles
-                // <= tp of `block`: (p * blocks + block) * tp + t < POS * blocks * tp
-                // vectors of `v`.
+                // <= tp of `block`: p * v_pos + (block * tp + t) * L < POS * v_pos floats
+                // of `v` (v_pos >= blocks * tp * L).
                 unsafe { (self.input_tf)(&args) };
             }
         }
@@ -298,19 +308,19 @@ impl Winograd {
             for p in 0..POS {
                 for c in (0..tiles).step_by(k.rows) {
                     let args = DirectArgs {
-                        x: v[(p * blocks * tp + c) * l..].as_ptr(),
+                        x: v[p * v_pos + c * l..].as_ptr(),
                         icb: blocks,
                         icb_stride: tp * l,
                         taps: taps.as_ptr(),
                         ntaps: 1,
                         w: self.u[(o * POS + p) * per_pos..][..per_pos].as_ptr(),
                         bias: self.zero_bias.as_ptr(),
-                        out: m[(p * tp + c) * ob..][..k.rows * ob].as_mut_ptr(),
+                        out: m[p * m_pos + c * ob..][..k.rows * ob].as_mut_ptr(),
                         accumulate: false,
                         relu: false,
                     };
                     // SAFETY: the entry is a direct kernel of the plan's ISA. Reads: block
-                    // b < blocks, tap 0, pixel r < T: v[((p * blocks + b) * tp + c + r) *
+                    // b < blocks, tap 0, pixel r < T: v[p * v_pos + ((b * tp + c + r) *
                     // L..], c + r < tp (tiles_pad is a multiple of T), inside `v`; weights
                     // blocks * L * OB floats of (o, p); OB zero bias floats. Writes the T x OB
                     // tile at (p, c) of `m` (c + T <= tp).
@@ -319,7 +329,7 @@ impl Winograd {
             }
             let args = OutputArgs {
                 m: m.as_ptr(),
-                pos_stride: tp * ob,
+                pos_stride: m_pos,
                 ob,
                 tiles,
                 bias: self.bias[o * ob..][..ob].as_ptr(),
