@@ -144,16 +144,15 @@ impl Blocked {
         }
     }
 
-    /// Writes columns `cols` of output rows `oh0..oh0 + rows` of image `n`, channels
-    /// `oc0..oc0 + oc_valid`, from the pixel-major `scratch` (`[rows][ow_pad][ob]`, channel
-    /// `oc0 + c` at lane `c`) into the NCHW output, L x L blocks at a time from
-    /// `cols.start`.
+    /// Writes output rows `oh0..oh0 + rows` of image `n`, channels `oc0..oc0 + oc_valid`,
+    /// from the pixel-major `scratch` (`[rows][ow_pad][ob]`, channel `oc0 + c` at lane
+    /// `c`) into the NCHW output, L x L blocks at a time.
     ///
     /// # Safety
     /// `out` is the output of `out_len` floats the plan checked (`[n][out_c][oh][ow]`);
-    /// `oh0 + rows <= oh`, `oc0 + oc_valid <= out_c`, `oc_valid <= ob`, `cols.end <= ow <=
-    /// ow_pad`, `scratch` holds `rows * ow_pad * ob` floats; no one else writes that output
-    /// region during the call.
+    /// `oh0 + rows <= oh`, `oc0 + oc_valid <= out_c`, `oc_valid <= ob`, `ow <= ow_pad`,
+    /// `scratch` holds `rows * ow_pad * ob` floats; no one else writes that output region
+    /// during the call.
     #[allow(clippy::too_many_arguments)]
     pub(crate) unsafe fn store_rows(
         &self,
@@ -162,7 +161,6 @@ impl Blocked {
         (ow_pad, ob): (usize, usize),
         (n, oc0, oc_valid): (usize, usize, usize),
         (oh0, rows): (usize, usize),
-        cols: std::ops::Range<usize>,
         out: OutPtr,
         out_len: usize,
     ) {
@@ -171,8 +169,8 @@ impl Blocked {
         let out_plane = h.output * w.output;
         for r in 0..rows {
             let oh = oh0 + r;
-            for x0 in cols.clone().step_by(l) {
-                let px = l.min(cols.end - x0);
+            for x0 in (0..w.output).step_by(l) {
+                let px = l.min(w.output - x0);
                 for v in (0..oc_valid).step_by(l) {
                     let channels = l.min(oc_valid - v);
                     let at = ((n * g.out_c + oc0 + v) * h.output + oh) * w.output + x0;

@@ -249,8 +249,6 @@ impl Direct {
                 let last = pass + 1 == groups * chunks;
                 for r in 0..rows {
                     let oh = oh0 + r;
-                    // Output columns of row r already stored (last pass only).
-                    let mut stored = 0;
                     for ti in 0..self.ow_tiles {
                         let ow0 = ti * t;
                         let args = DirectArgs {
@@ -276,39 +274,14 @@ impl Direct {
                         // the nb * nt * l * OB floats read, bias OB floats; `out` is T * OB
                         // floats of scratch.
                         unsafe { (self.entry)(&args) };
-                        if !last {
-                            continue;
-                        }
-                        // Store the finished whole blocks of L columns right away, so the
-                        // output's write-allocate misses overlap the next tiles' compute
-                        // instead of stalling a burst of stores after the row (S8).
-                        let done = (ow0 + t).min(w.output);
-                        let ready = if done == w.output {
-                            done
-                        } else {
-                            done / self.input.layout.lanes * self.input.layout.lanes
-                        };
-                        if ready > stored {
-                            // SAFETY: columns stored..ready (<= OW) of row oh of image n,
-                            // channels of block o: the region this task owns; the scratch
-                            // row r holds OWpad x OB floats.
-                            unsafe {
-                                self.input.layout.store_rows(
-                                    g,
-                                    &scratch[r * ow_pad * ob..][..ow_pad * ob],
-                                    (ow_pad, ob),
-                                    (n, o * ob, oc_valid),
-                                    (oh, 1),
-                                    stored..ready,
-                                    out,
-                                    out_len,
-                                )
-                            };
-                            stored = ready;
-                        }
                     }
                 }
             }
+            // SAFETY: rows oh0..oh0 + rows of image n, channels of block o: the region
+            // this task owns; the scratch holds rows x OWpad x OB floats.
+            unsafe {
+                self.input.layout.store_rows(g, scratch, (ow_pad, ob), (n, o * ob, oc_valid), (oh0, rows), out, out_len)
+            };
             oh0 += rows;
         }
     }

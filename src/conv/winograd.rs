@@ -355,7 +355,6 @@ impl Winograd {
                     (self.ow_pad, ob),
                     (n, o * ob, oc_valid),
                     (oh0, valid_rows),
-                    0..g.w.output,
                     out,
                     out_len,
                 )
