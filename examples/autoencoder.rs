@@ -56,10 +56,13 @@ fn main() -> ExitCode {
     common::report(run)
 }
 
-/// Trains, evaluates, and prints the per-epoch and final lines.
+/// Parses the arguments and trains on a rayon pool.
 fn run() -> Result<(), Box<dyn Error>> {
-    let args = common::Args::defaults(2, 2e-3).parse("autoencoder", true);
-    args.init_threads()?;
+    common::Args::defaults(2, 2e-3).parse("autoencoder", true).run_in_pool(train)
+}
+
+/// Trains, evaluates, and prints the per-epoch and final lines (on the pool's threads).
+fn train(args: &common::Args) -> Result<(), Box<dyn Error>> {
     let (train, test) = args.load()?;
     let mut rng = SplitMix64::new(args.seed);
     let mut model = nn::models::autoencoder(&mut rng)?;

@@ -32,10 +32,13 @@ fn main() -> ExitCode {
     common::report(run)
 }
 
-/// Trains, evaluates, and prints the per-epoch and final lines.
+/// Parses the arguments and trains on a rayon pool.
 fn run() -> Result<(), Box<dyn Error>> {
-    let args = common::Args::defaults(8, 0.02).parse("mnist", false);
-    args.init_threads()?;
+    common::Args::defaults(8, 0.02).parse("mnist", false).run_in_pool(train)
+}
+
+/// Trains, evaluates, and prints the per-epoch and final lines (on the pool's threads).
+fn train(args: &common::Args) -> Result<(), Box<dyn Error>> {
     let (train, test) = args.load()?;
     let mut rng = SplitMix64::new(args.seed);
     let mut model = nn::models::mnist_cnn(&mut rng)?;

@@ -97,12 +97,23 @@ impl Args {
         Ok(())
     }
 
-    /// Sizes rayon's global pool if `--threads` was given.
-    pub fn init_threads(&self) -> Result<(), rayon::ThreadPoolBuildError> {
-        match self.threads {
-            Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n).build_global(),
-            None => Ok(()),
+    /// Runs `train` on a rayon pool of `--threads` threads (default: one per core).
+    ///
+    /// The whole loop runs on the pool's threads, so each op's parallel loop starts there
+    /// instead of being handed over from the main thread and waited for: one MNIST epoch
+    /// took 5.3–5.4 s this way against 6.1–6.3 s calling from `main` (2 threads, same
+    /// results).
+    pub fn run_in_pool(
+        &self,
+        train: impl FnOnce(&Args) -> Result<(), Box<dyn Error>> + Send,
+    ) -> Result<(), Box<dyn Error>> {
+        let mut pool = rayon::ThreadPoolBuilder::new();
+        if let Some(n) = self.threads {
+            pool = pool.num_threads(n);
         }
+        // The error crosses back from the pool as text (`Box<dyn Error>` is not `Send`).
+        pool.build()?.install(|| train(self).map_err(|e| e.to_string()))?;
+        Ok(())
     }
 
     /// The train and test splits of `--data`, with a line saying what was loaded.
