@@ -320,7 +320,7 @@ impl Winograd {
                         relu: false,
                     };
                     // SAFETY: the entry is a direct kernel of the plan's ISA. Reads: block
-                    // b < blocks, tap 0, pixel r < T: v[p * v_pos + ((b * tp + c + r) *
+                    // b < blocks, tap 0, pixel r < T: v[p * v_pos + (b * tp + c + r) *
                     // L..], c + r < tp (tiles_pad is a multiple of T), inside `v`; weights
                     // blocks * L * OB floats of (o, p); OB zero bias floats. Writes the T x OB
                     // tile at (p, c) of `m` (c + T <= tp).
