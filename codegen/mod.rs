@@ -255,7 +255,8 @@ fn direct_kernel(o: &mut Out, k: &Kernel, taps: Taps) {
             o.line("}");
         }
     }
-    o.line("x = x.add(a.icb_stride);");
+    // Wrapping: after the last block this points past the input (never read).
+    o.line("x = x.wrapping_add(a.icb_stride);");
     o.line("}");
     o.line("if a.relu {");
     o.line("let z = S::zero();");
@@ -371,7 +372,8 @@ fn gemm_kernel(o: &mut Out, k: &Kernel) {
     }
     o.line(&format!("pa = pa.add({mr});"));
     if !k.indirect {
-        o.line("pb = pb.add(g.ldb);");
+        // Wrapping: after the last row this points past B (never read).
+        o.line("pb = pb.wrapping_add(g.ldb);");
     }
     o.line("}");
     for m in 0..mr {

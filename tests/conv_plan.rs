@@ -328,6 +328,29 @@ fn huge_stride_matches_reference() {
     }
 }
 
+/// A valid spec with a 2^54-pixel row (found in review): the planners' cost models
+/// (padded work x tile overhead x channels) overflowed `usize` while choosing a kernel, a
+/// panic in debug builds. Planning only (running it would need 2^55 floats of input): the
+/// kernel choices compare without overflow and the padded-copy paths decline.
+#[test]
+fn huge_width_plans_without_overflow() {
+    let s = Conv2dSpec {
+        batch: 1,
+        in_channels: 2,
+        out_channels: 2,
+        input: [1, 1 << 54],
+        kernel: [1, 2],
+        stride: [1, 1],
+        padding: Padding::uniform(0),
+        dilation: [1, 1],
+        groups: 1,
+    };
+    for isa in isas() {
+        let plan = Conv2dPlan::builder(&s).isa(isa).build(&vec![0.0; s.weight_len().unwrap()], None).unwrap();
+        assert_eq!(plan.algorithm(), Algorithm::ImplicitGemm, "{plan}");
+    }
+}
+
 /// Huge padding and dilation around a tiny image (found in review): the padded copies of
 /// the direct, Winograd and indirect paths would be gigabytes, so the planner falls
 /// through to the implicit GEMM (cache-sized workspace) instead of failing.

@@ -52,11 +52,12 @@ use crate::spec::{ConvGeom, add, product};
 /// to the channel block) weighted by the tile's load overhead. Each weight vector serves
 /// `rows` pixels, so narrow tiles pay relatively more loads; (rows + 2) / rows matches the
 /// measured ratios at equal work (AVX-512 ow14 ~10% faster than ow8, AVX2 ow6 ~28% faster
-/// than ow3). 840 is divisible by every tile width.
-pub(crate) fn tile_cost(k: &KernelInfo, lanes: usize, pixels: usize, out_c: usize) -> usize {
-    let ob = k.vectors * lanes;
-    let work = pixels.div_ceil(k.rows) * k.rows * out_c.div_ceil(ob) * ob;
-    work * (k.rows + 2) * (840 / k.rows)
+/// than ow3). 840 is divisible by every tile width. In `u128`, saturating: any valid spec
+/// (up to 2^61 pixels and channels each) compares without overflow.
+pub(crate) fn tile_cost(k: &KernelInfo, lanes: usize, pixels: usize, out_c: usize) -> u128 {
+    let round = |n: usize, to: usize| n.div_ceil(to) as u128 * to as u128;
+    let work = round(pixels, k.rows).saturating_mul(round(out_c, k.vectors * lanes));
+    work.saturating_mul(((k.rows + 2) * (840 / k.rows)) as u128)
 }
 
 /// A planned direct convolution.
@@ -109,7 +110,9 @@ impl Direct {
         };
         // The work with the input channels padded to the block.
         let channels = |k: &KernelInfo| if k.planar { g.in_c } else { g.in_c.div_ceil(lanes) * lanes };
-        pick(forced, fits, |k| (tile_cost(k, lanes, g.w.output, g.out_c) * channels(k), k.kernel == [0, 0]))
+        pick(forced, fits, |k| {
+            (tile_cost(k, lanes, g.w.output, g.out_c).saturating_mul(channels(k) as u128), k.kernel == [0, 0])
+        })
     }
 
     /// Plans `g`; the caller checked [`Direct::accepts`].
@@ -148,7 +151,7 @@ impl Direct {
         let pass_blocks = icb.div_ceil(icb.div_ceil(pass_blocks));
         // A group's accumulators (group * OWpad * OB floats) in a quarter of L1.
         let ow_pad = ow_tiles * k.rows;
-        let group = (l1 / 4 / (ow_pad * ob * f)).clamp(1, h.output);
+        let group = (l1 / 4 / ow_pad.saturating_mul(ob * f)).clamp(1, h.output);
         let weights = Aligned::zeroed(product("packed weights", &[n_ob, icb, ntaps, cb, ob])?)?;
         Ok(Direct {
             kernel,

@@ -81,7 +81,7 @@ impl Gemm {
         let fits = |i: usize, k: &KernelInfo| k.family == Family::Gemm && !k.indirect && gemm_entry(i, isa).is_some();
         let kernel = pick(forced, fits, |k| {
             let (mr, nr) = (k.rows, k.vectors * lanes);
-            m.div_ceil(mr) * mr * p.div_ceil(nr) * nr
+            (m.div_ceil(mr) * mr) as u128 * (p.div_ceil(nr) * nr) as u128
         })?;
         let entry = gemm_entry(kernel, isa)?;
         Some(Gemm::with_kernel(g, kernel, entry, lanes, in_place, (m, k, p)))

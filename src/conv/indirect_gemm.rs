@@ -60,7 +60,7 @@ impl Indirect {
         };
         pick(forced, fits, |k| {
             let (mr, nr) = (k.rows, k.vectors * isa.lanes());
-            g.out_c.div_ceil(mr) * mr * g.w.output.div_ceil(nr) * nr
+            (g.out_c.div_ceil(mr) * mr) as u128 * (g.w.output.div_ceil(nr) * nr) as u128
         })
     }
 

@@ -44,8 +44,10 @@ const POS: usize = 16;
 /// (`[16][tiles][OB]`): one vector more than the data, so that the 16 positions of a
 /// tile, written (V) or read (M) together, fall in different L1 sets even when the data
 /// is a multiple of 4 KiB (S7: V positions exactly 8 KiB apart).
-fn pos_strides(blocks: usize, tiles: usize, lanes: usize, ob: usize) -> (usize, usize) {
-    ((blocks * tiles + 1) * lanes, tiles * ob + lanes)
+fn pos_strides(blocks: usize, tiles: usize, lanes: usize, ob: usize) -> Result<(usize, usize), Error> {
+    let v = add("winograd V", product("winograd V", &[blocks, tiles, lanes])?, lanes)?;
+    let m = add("winograd M", product("winograd M", &[tiles, ob])?, lanes)?;
+    Ok((v, m))
 }
 
 /// A planned Winograd convolution.
@@ -71,6 +73,9 @@ pub(crate) struct Winograd {
     n_block_rows: usize,
     /// Tiles of a band rounded up to the kernel's tile width.
     tiles_pad: usize,
+    /// Floats between positions in V and in M ([`pos_strides`]).
+    v_pos: usize,
+    m_pos: usize,
     /// Scratch row length in pixels (`2 * dw * column blocks`).
     ow_pad: usize,
     /// Tap offsets `(row, column)` of the 3x3 pieces a larger kernel is split into
@@ -149,8 +154,9 @@ impl Winograd {
         // fills the kernel's tiles better (S2: 7 tiles a row, 2 rows fill 14) and V stays
         // within L2 / 32.
         let (_, l2) = cache_sizes();
-        let v_bytes = |band: usize| POS * blocks * lanes * band * tiles_per_row * std::mem::size_of::<f32>();
-        let mut best: Option<(usize, usize, usize)> = None; // (band, kernel, cost)
+        let v_bytes =
+            |band: usize| product("winograd V", &[POS, blocks, lanes, band, tiles_per_row, 4]).unwrap_or(usize::MAX);
+        let mut best: Option<(usize, usize, u128)> = None; // (band, kernel, cost)
         for band in 1..=n_block_rows.min(8) {
             if band > 1 && v_bytes(band) > l2 / 32 {
                 break;
@@ -159,8 +165,9 @@ impl Winograd {
             let Some(kernel) = Winograd::choose(g, isa, forced, tiles) else { break };
             let cost = tile_cost(&KERNELS[kernel], lanes, tiles, g.out_c);
             // Cost per tile, compared exactly: cost / tiles < best_cost / best_tiles.
-            if best.is_none_or(|(b, _, c)| (cost as u128) * ((b * tiles_per_row) as u128) < (c as u128) * tiles as u128)
-            {
+            if best.is_none_or(|(b, _, c)| {
+                cost.saturating_mul((b * tiles_per_row) as u128) < c.saturating_mul(tiles as u128)
+            }) {
                 best = Some((band, kernel, cost));
             }
         }
@@ -181,7 +188,7 @@ impl Winograd {
                 }
             }
         }
-        let (v_pos, m_pos) = pos_strides(blocks, tiles_pad, lanes, ob);
+        let (v_pos, m_pos) = pos_strides(blocks, tiles_pad, lanes, ob)?;
         let v_len = product("winograd V", &[POS, v_pos])?;
         let m_len = product("winograd M", &[POS, m_pos])?;
         let rows_len = product("winograd rows", &[band, block_rows, ow_pad, ob])?;
@@ -199,12 +206,14 @@ impl Winograd {
             tiles_per_row,
             n_block_rows,
             tiles_pad,
+            v_pos,
+            m_pos,
             ow_pad,
             u: Aligned::zeroed(product("winograd weights", &[n_ob, POS, blocks, lanes, ob])?)?,
             pieces,
             bias: try_zeroed(n_ob * ob)?,
             zero_bias: try_zeroed(ob)?,
-            slots: Slots::new(v_len + m_len + rows_len)?,
+            slots: Slots::new(add("winograd scratch", add("winograd scratch", v_len, m_len)?, rows_len)?)?,
             input: BlockedInput::new(g, layout)?,
         })
     }
@@ -277,7 +286,7 @@ impl Winograd {
         let tiles = nb * self.tiles_per_row;
         let tp = self.tiles_pad;
         let blocks = self.pieces.len() * icb;
-        let (v_pos, m_pos) = pos_strides(blocks, tp, l, ob);
+        let (v_pos, m_pos) = (self.v_pos, self.m_pos);
         let (v, rest) = buf.split_at_mut(POS * v_pos);
         let (m, rows) = rest.split_at_mut(POS * m_pos);
         let rows = &mut rows[..nb * self.block_rows * self.ow_pad * ob];
