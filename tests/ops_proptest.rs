@@ -364,6 +364,33 @@ fn check_dropout2d_forward_backward(s: &sverka::Dropout2dSpec, seed: u64) -> Res
     Ok(())
 }
 
+/// A batch large enough for several waves of weight-gradient partials (8 images a
+/// partial, 16 partials a wave; 259 images: 3 waves, the last one partial): matches the
+/// reference, and is bitwise the same on 1 and 3 threads.
+#[test]
+fn conv2d_backward_weight_over_several_waves() {
+    let s = sverka::Conv2dSpec {
+        batch: 259,
+        in_channels: 2,
+        out_channels: 3,
+        input: [5, 4],
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: sverka::Padding::uniform(1),
+        dilation: [1, 1],
+        groups: 1,
+    };
+    check_conv2d_backward_weight(&s, 7, true).unwrap();
+    let (x, dy) = (data(1, s.input_len().unwrap()), data(2, s.output_len().unwrap()));
+    let grad = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let mut dw = vec![0.0; s.weight_len().unwrap()];
+        pool.install(|| sverka::conv2d_backward_weight(&s, &x, &dy, &mut dw, None)).unwrap();
+        dw.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    };
+    assert_eq!(grad(1), grad(3));
+}
+
 proptest! {
     #![proptest_config(config(128))]
 

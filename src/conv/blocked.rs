@@ -35,6 +35,19 @@ pub(crate) struct Blocked {
     transpose: TransposeFn,
 }
 
+/// The size of a zero-padded `rows x cols` copy of a plane of `g`. `Err` if it overflows
+/// or is more than 4 times the larger of the input and output planes (plus 4096 floats):
+/// a padded copy far larger than the image it holds (huge padding or dilation around a
+/// small image) is declined, and the planner then takes an algorithm that makes none.
+pub(crate) fn padded_plane(g: &ConvGeom, rows: usize, cols: usize) -> Result<usize, Error> {
+    let plane = product("padded plane", &[rows, cols])?;
+    let data = (g.h.input * g.w.input).max(g.h.output * g.w.output);
+    if plane > 4 * data + 4096 {
+        return Err(Error::Unsupported { what: format!("a padded copy of {rows}x{cols} for a {data}-pixel image") });
+    }
+    Ok(plane)
+}
+
 impl Blocked {
     /// The layout of `g`'s input for `isa` (blocks of one channel if `planar`), at least
     /// `rows x cols` padded pixels per block. `Err` if a blocked image's size overflows or
@@ -46,16 +59,7 @@ impl Blocked {
         let rows = rows.max(g.h.input + g.h.pad_begin + g.h.pad_end);
         let cols = cols.max(g.w.input + g.w.pad_begin + g.w.pad_end);
         let icb = g.in_c.div_ceil(cb);
-        // A padded copy far larger than the image it holds (huge padding or dilation
-        // around a small image) is declined: the planner then takes an algorithm that
-        // makes none.
-        let plane = product("blocked plane", &[rows, cols])?;
-        let data = (g.h.input * g.w.input).max(g.h.output * g.w.output);
-        if plane > 4 * data + 4096 {
-            return Err(Error::Unsupported {
-                what: format!("a padded copy of {rows}x{cols} for a {data}-pixel image"),
-            });
-        }
+        padded_plane(g, rows, cols)?;
         let image_len = product("blocked input", &[icb, rows, cols, cb])?;
         Ok(Blocked { lanes, cb, icb, rows, cols, image_len, transpose: transpose_entry(isa) })
     }

@@ -4,11 +4,12 @@
 
 use rayon::prelude::*;
 
+use super::blocked::padded_plane;
 use super::plan::{OutPtr, Slots};
 use crate::error::Error;
 use crate::isa::Isa;
 use crate::kernels::depthwise::{DepthwiseArgs, depthwise_entry};
-use crate::spec::{ConvGeom, product};
+use crate::spec::ConvGeom;
 
 /// A planned depthwise convolution.
 pub(crate) struct Depthwise {
@@ -31,7 +32,7 @@ impl Depthwise {
         let rows = g.h.input + g.h.pad_begin + g.h.pad_end;
         let cols = g.w.input + g.w.pad_begin + g.w.pad_end;
         // The last row's partial vector reads up to L - 1 floats past the plane.
-        let scratch = product("depthwise scratch", &[rows, cols])?.checked_add(isa.lanes());
+        let scratch = padded_plane(g, rows, cols)?.checked_add(isa.lanes());
         let scratch = scratch.ok_or(Error::Overflow { what: "depthwise scratch" })?;
         Ok(Depthwise {
             entry: depthwise_entry(isa),

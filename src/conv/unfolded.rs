@@ -75,38 +75,46 @@ pub(crate) fn backward_data(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32])
 /// the summation order, hence the result, is the same on any number of threads.
 const BATCH_CHUNK: usize = 8;
 
+/// Weight-gradient partials computed per parallel wave (bounds their memory; fixed, like
+/// [`BATCH_CHUNK`], so results do not depend on the thread count).
+const WAVE_CHUNKS: usize = 16;
+
 /// `dw = sum_n dy[n] * im2col(x[n])^T` per group. Overwrites `dw`.
 pub(crate) fn backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) -> Result<(), Error> {
     let (in_chunk, out_chunk) = (g.in_c_per_group() * g.in_plane(), g.out_c_per_group() * g.out_plane());
     let (in_image, out_image) = (in_chunk * g.groups, out_chunk * g.groups);
     let len = col_len(g)?;
     let chunks = g.batch.div_ceil(BATCH_CHUNK);
-    let partials: Vec<Vec<f32>> = (0..chunks)
-        .into_par_iter()
-        .map(|chunk| -> Result<Vec<f32>, Error> {
-            let mut col = try_zeroed(len)?;
-            let mut partial = try_zeroed(g.weight_len)?;
-            let images = chunk * BATCH_CHUNK..((chunk + 1) * BATCH_CHUNK).min(g.batch);
-            let w_chunk = g.weight_len / g.groups;
-            for n in images {
-                for (grp, dw_grp) in partial.chunks_exact_mut(w_chunk).enumerate() {
-                    let x_task = &x[n * in_image + grp * in_chunk..][..in_chunk];
-                    im2col(g, x_task, &mut col);
-                    let dy_task = MatRef::rows(
-                        &dy[n * out_image + grp * out_chunk..][..out_chunk],
-                        g.out_c_per_group(),
-                        g.out_plane(),
-                    );
-                    let col_t = MatRef::rows(&col, col_rows(g), g.out_plane()).t();
-                    gemm(dy_task, col_t, 1.0, MatMut::rows(dw_grp, g.out_c_per_group(), col_rows(g)));
-                }
+    let w_chunk = g.weight_len / g.groups;
+    // The partial of chunk `chunk` (images chunk * BATCH_CHUNK..).
+    let partial = |chunk: usize| -> Result<Vec<f32>, Error> {
+        let mut col = try_zeroed(len)?;
+        let mut partial = try_zeroed(g.weight_len)?;
+        for n in chunk * BATCH_CHUNK..((chunk + 1) * BATCH_CHUNK).min(g.batch) {
+            for (grp, dw_grp) in partial.chunks_exact_mut(w_chunk).enumerate() {
+                let x_task = &x[n * in_image + grp * in_chunk..][..in_chunk];
+                im2col(g, x_task, &mut col);
+                let dy_task = MatRef::rows(
+                    &dy[n * out_image + grp * out_chunk..][..out_chunk],
+                    g.out_c_per_group(),
+                    g.out_plane(),
+                );
+                let col_t = MatRef::rows(&col, col_rows(g), g.out_plane()).t();
+                gemm(dy_task, col_t, 1.0, MatMut::rows(dw_grp, g.out_c_per_group(), col_rows(g)));
             }
-            Ok(partial)
-        })
-        .collect::<Result<_, _>>()?;
+        }
+        Ok(partial)
+    };
+    // Waves of WAVE_CHUNKS partials computed in parallel, then added in chunk order: the
+    // same summation order as one pass, with at most WAVE_CHUNKS weight-sized partials
+    // alive (not one per 8 images of the batch).
     dw.fill(0.0);
-    for partial in &partials {
-        dw.iter_mut().zip(partial).for_each(|(d, p)| *d += p);
+    for wave in (0..chunks).step_by(WAVE_CHUNKS) {
+        let partials: Vec<Vec<f32>> =
+            (wave..(wave + WAVE_CHUNKS).min(chunks)).into_par_iter().map(partial).collect::<Result<_, _>>()?;
+        for partial in &partials {
+            dw.iter_mut().zip(partial).for_each(|(d, p)| *d += p);
+        }
     }
     Ok(())
 }
