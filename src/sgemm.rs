@@ -28,9 +28,14 @@ impl<'a> MatRef<'a> {
     pub fn t(self) -> Self {
         MatRef { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
     }
-    /// Whether every element index lies inside `data`.
+    /// Whether every element index lies inside `data` (checked: a wrapped index fails).
     fn in_bounds(&self) -> bool {
-        self.rows == 0 || self.cols == 0 || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+        if self.rows == 0 || self.cols == 0 {
+            return true;
+        }
+        let row = (self.rows - 1).checked_mul(self.rs);
+        let last = row.and_then(|r| (self.cols - 1).checked_mul(self.cs).and_then(|c| r.checked_add(c)));
+        last.is_some_and(|i| i < self.data.len())
     }
 }
 
@@ -50,14 +55,17 @@ impl<'a> MatMut<'a> {
 pub(crate) fn gemm(a: MatRef, b: MatRef, beta: f32, c: MatMut) {
     assert!(a.rows == c.rows && b.cols == c.cols && a.cols == b.rows, "gemm shape mismatch");
     assert!(a.in_bounds() && b.in_bounds(), "gemm operand out of bounds");
-    assert!(c.rows == 0 || c.cols == 0 || (c.rows - 1) * c.ld + c.cols <= c.data.len(), "gemm output out of bounds");
+    let c_end = (c.rows.max(1) - 1).checked_mul(c.ld).and_then(|r| r.checked_add(c.cols));
+    assert!(c.rows == 0 || c.cols == 0 || c_end.is_some_and(|e| e <= c.data.len()), "gemm output out of bounds");
     if c.rows == 0 || c.cols == 0 {
         return;
     }
     // SAFETY: the asserts above check that every element (i, j) that sgemm reads from `a`
     // (i < m, j < k), from `b` (i < k, j < n) and writes in `c` (i < m, j < n) lies inside
-    // its slice; the strides fit in isize because they index within slices. `c` is a
-    // unique borrow, so it does not alias `a` or `b`.
+    // its slice (the index arithmetic checked, so nothing wrapped); a stride that is
+    // multiplied by a nonzero index is then below the slice length, so it fits in isize
+    // (sgemm never multiplies the stride of a length-1 dimension). `c` is a unique
+    // borrow, so it does not alias `a` or `b`.
     unsafe {
         matrixmultiply::sgemm(
             a.rows,

@@ -495,7 +495,11 @@ impl ConvTranspose2dSpec {
             .ok_or(Error::Overflow { what: "transposed output size" })?;
         let pads = add("padding", pad.0, pad.1)?;
         if full <= pads {
-            return Err(Error::EmptyOutput { axis: AXES[i], padded_input: full, kernel_extent: pads + 1 });
+            return Err(Error::EmptyOutput {
+                axis: AXES[i],
+                padded_input: full,
+                kernel_extent: pads.saturating_add(1),
+            });
         }
         let axis = Axis {
             input: full - pads,

@@ -377,6 +377,15 @@ fn empty_output() {
             |e| matches!(e, Error::EmptyOutput { axis: "height", .. }),
             &["height"],
         );
+        // transposed: padding usize::MAX (found in review: `pads + 1` in the error
+        // overflowed, a panic in debug builds; the extent saturates)
+        let t = ConvTranspose2dSpec { padding: Padding { top: usize::MAX, ..Padding::ZERO }, ..t };
+        expect_all(
+            conv_t_calls(api, &t),
+            &t.to_string(),
+            |e| matches!(e, Error::EmptyOutput { axis: "height", kernel_extent: usize::MAX, .. }),
+            &["height"],
+        );
         // pooling: 1 column + 2 padding < kernel 5
         let p = Pool2dSpec { input: [6, 1], kernel: [3, 5], padding: Padding::uniform(1), ..pool() };
         expect_all(

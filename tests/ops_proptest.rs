@@ -364,9 +364,9 @@ fn check_dropout2d_forward_backward(s: &sverka::Dropout2dSpec, seed: u64) -> Res
     Ok(())
 }
 
-/// A batch large enough for several waves of weight-gradient partials (8 images a
-/// partial, 16 partials a wave; 259 images: 3 waves, the last one partial): matches the
-/// reference, and is bitwise the same on 1 and 3 threads.
+/// A batch of many weight-gradient partials (8 images each; 259 images: 33 partials, added
+/// in waves of one per thread, the last wave partial): matches the reference, and is
+/// bitwise the same on 1 and 3 threads (waves of 1 and 3).
 #[test]
 fn conv2d_backward_weight_over_several_waves() {
     let s = sverka::Conv2dSpec {

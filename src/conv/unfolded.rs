@@ -75,10 +75,6 @@ pub(crate) fn backward_data(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32])
 /// the summation order, hence the result, is the same on any number of threads.
 const BATCH_CHUNK: usize = 8;
 
-/// Weight-gradient partials computed per parallel wave (bounds their memory; fixed, like
-/// [`BATCH_CHUNK`], so results do not depend on the thread count).
-const WAVE_CHUNKS: usize = 16;
-
 /// `dw = sum_n dy[n] * im2col(x[n])^T` per group. Overwrites `dw`.
 pub(crate) fn backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) -> Result<(), Error> {
     let (in_chunk, out_chunk) = (g.in_c_per_group() * g.in_plane(), g.out_c_per_group() * g.out_plane());
@@ -105,13 +101,14 @@ pub(crate) fn backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32
         }
         Ok(partial)
     };
-    // Waves of WAVE_CHUNKS partials computed in parallel, then added in chunk order: the
-    // same summation order as one pass, with at most WAVE_CHUNKS weight-sized partials
-    // alive (not one per 8 images of the batch).
+    // Waves of one partial per thread, computed in parallel, then added in chunk order:
+    // the summation order of a single pass whatever the wave size, with one weight-sized
+    // partial per thread alive (not one per 8 images of the batch).
+    let wave_len = rayon::current_num_threads().max(1);
     dw.fill(0.0);
-    for wave in (0..chunks).step_by(WAVE_CHUNKS) {
+    for wave in (0..chunks).step_by(wave_len) {
         let partials: Vec<Vec<f32>> =
-            (wave..(wave + WAVE_CHUNKS).min(chunks)).into_par_iter().map(partial).collect::<Result<_, _>>()?;
+            (wave..(wave + wave_len).min(chunks)).into_par_iter().map(partial).collect::<Result<_, _>>()?;
         for partial in &partials {
             dw.iter_mut().zip(partial).for_each(|(d, p)| *d += p);
         }
