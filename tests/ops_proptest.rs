@@ -364,6 +364,38 @@ fn check_dropout2d_forward_backward(s: &sverka::Dropout2dSpec, seed: u64) -> Res
     Ok(())
 }
 
+/// Shapes whose column buffer exceeds the unfolded driver's 4 MiB band budget: 48x48
+/// outputs over 64 channels (bands of 37 + 11 rows), 700-pixel rows of a 5x5 kernel (one
+/// row a band) and a grouped stride-2 case (6 bands). Both backward products and the three
+/// transposed-convolution products (on the adjoint geometry) match the reference.
+#[test]
+fn unfolded_ops_in_bands() {
+    let conv = |batch, in_channels, out_channels, input, kernel, stride, pad, groups| sverka::Conv2dSpec {
+        batch,
+        in_channels,
+        out_channels,
+        input,
+        kernel: [kernel, kernel],
+        stride: [stride, stride],
+        padding: sverka::Padding::uniform(pad),
+        dilation: [1, 1],
+        groups,
+    };
+    let specs = [
+        conv(2, 64, 2, [48, 48], 3, 1, 1, 1),
+        conv(1, 64, 3, [7, 704], 5, 1, 0, 1),
+        conv(1, 128, 4, [200, 200], 3, 2, 1, 2),
+    ];
+    for (seed, s) in (1..).zip(&specs) {
+        check_conv2d_backward_input(s, seed).unwrap();
+        check_conv2d_backward_weight(s, seed, true).unwrap();
+        let t = adjoint_transpose(s);
+        check_conv_transpose2d_forward(&t, seed, true).unwrap();
+        check_conv_transpose2d_backward_input(&t, seed).unwrap();
+        check_conv_transpose2d_backward_weight(&t, seed, true).unwrap();
+    }
+}
+
 /// A batch of many weight-gradient partials (8 images each; 259 images: 33 partials, added
 /// in waves of one per thread, the last wave partial): matches the reference, and is
 /// bitwise the same on 1 and 3 threads (waves of 1 and 3).

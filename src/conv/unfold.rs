@@ -9,6 +9,8 @@
 //! range per axis (`Taps`), computed once per tap, so the copy loops carry no bounds
 //! arithmetic and stride 1 rows are plain slice copies.
 
+use std::ops::Range;
+
 use crate::spec::{Axis, ConvGeom};
 
 /// For kernel tap `k` along an axis: the output positions `lo..hi` that read inside the
@@ -54,16 +56,27 @@ fn for_each_row(g: &ConvGeom, mut f: impl FnMut(usize, usize, Taps, Taps)) {
     }
 }
 
-/// Fills `col` (`[icg*kh*kw, oh*ow]`) from the group's input planes `x` (`[icg, ih, iw]`).
-pub(crate) fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
-    let (ow, plane, iw) = (g.w.output, g.out_plane(), g.w.input);
+/// The output rows of `band` that tap rows `ys` read inside the input, relative to the
+/// band's first row.
+fn band_taps(ys: Taps, band: &Range<usize>) -> Range<usize> {
+    let lo = ys.lo.clamp(band.start, band.end);
+    lo - band.start..ys.hi.clamp(lo, band.end) - band.start
+}
+
+/// Fills `col` (`[icg*kh*kw, band.len()*ow]`: the columns of output rows `band`) from the
+/// group's input planes `x` (`[icg, ih, iw]`).
+pub(crate) fn im2col(g: &ConvGeom, x: &[f32], band: Range<usize>, col: &mut [f32]) {
+    let (ow, iw) = (g.w.output, g.w.input);
+    let plane = band.len() * ow;
     for_each_row(g, |row, icg, ys, xs| {
         let dst = &mut col[row * plane..(row + 1) * plane];
         let src = &x[icg * g.in_plane()..(icg + 1) * g.in_plane()];
-        dst[..ys.lo * ow].fill(0.0);
-        dst[ys.hi * ow..].fill(0.0);
-        for oy in ys.lo..ys.hi {
-            let out = &mut dst[oy * ow..(oy + 1) * ow];
+        let rows = band_taps(ys, &band);
+        dst[..rows.start * ow].fill(0.0);
+        dst[rows.end * ow..].fill(0.0);
+        for r in rows {
+            let oy = band.start + r;
+            let out = &mut dst[r * ow..(r + 1) * ow];
             let line = &src[ys.input(&g.h, oy) * iw..][..iw];
             out[..xs.lo].fill(0.0);
             out[xs.hi..].fill(0.0);
@@ -81,10 +94,12 @@ pub(crate) fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
     });
 }
 
-/// Adds every entry of `col` into the input position it was gathered from: the adjoint
-/// of [`im2col`]. `x` (`[icg, ih, iw]`) is accumulated into, not overwritten.
-pub(crate) fn col2im(g: &ConvGeom, col: &[f32], x: &mut [f32]) {
-    let (ow, plane, iw) = (g.w.output, g.out_plane(), g.w.input);
+/// Adds every entry of `col` (the columns of output rows `band`) into the input position
+/// it was gathered from: the adjoint of [`im2col`]. `x` (`[icg, ih, iw]`) is accumulated
+/// into, not overwritten.
+pub(crate) fn col2im(g: &ConvGeom, col: &[f32], band: Range<usize>, x: &mut [f32]) {
+    let (ow, iw) = (g.w.output, g.w.input);
+    let plane = band.len() * ow;
     for_each_row(g, |row, icg, ys, xs| {
         let src = &col[row * plane..(row + 1) * plane];
         let dst = &mut x[icg * g.in_plane()..(icg + 1) * g.in_plane()];
@@ -92,9 +107,9 @@ pub(crate) fn col2im(g: &ConvGeom, col: &[f32], x: &mut [f32]) {
             return;
         }
         let first = xs.input(&g.w, xs.lo);
-        for oy in ys.lo..ys.hi {
-            let line = &mut dst[ys.input(&g.h, oy) * iw..][..iw];
-            let vals = &src[oy * ow + xs.lo..oy * ow + xs.hi];
+        for r in band_taps(ys, &band) {
+            let line = &mut dst[ys.input(&g.h, band.start + r) * iw..][..iw];
+            let vals = &src[r * ow + xs.lo..r * ow + xs.hi];
             for (d, v) in line[first..].iter_mut().step_by(g.w.stride).zip(vals) {
                 *d += v;
             }

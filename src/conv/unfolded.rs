@@ -7,6 +7,8 @@
 //! one task with a fixed order of operations, and the weight gradient sums fixed batch
 //! chunks in a fixed order, so results do not depend on the number of threads.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::unfold::{col2im, im2col};
@@ -19,9 +21,31 @@ fn col_rows(g: &ConvGeom) -> usize {
     g.in_c_per_group() * g.k_plane()
 }
 
-/// Length of one column buffer; checked, since it can exceed the input and output sizes.
+/// Floats a column buffer may take before the output rows are split into bands: 4 MiB.
+const COL_BUDGET: usize = 1 << 20;
+
+/// Output rows per band: as many as keep the column buffer within [`COL_BUDGET`], at
+/// least one. Depends on the geometry only, so results do not depend on the thread count;
+/// typical layers fit in one band (a 3x3 conv over 64 channels up to 42x42 outputs).
+fn band_rows(g: &ConvGeom) -> usize {
+    (COL_BUDGET / col_rows(g).saturating_mul(g.w.output).max(1)).clamp(1, g.h.output.max(1))
+}
+
+/// The bands of output rows, in order.
+fn bands(g: &ConvGeom) -> impl Iterator<Item = Range<usize>> + '_ {
+    let band = band_rows(g);
+    (0..g.h.output).step_by(band).map(move |r| r..(r + band).min(g.h.output))
+}
+
+/// Length of one column buffer (one band); checked, since it can exceed the input and
+/// output sizes.
 fn col_len(g: &ConvGeom) -> Result<usize, Error> {
-    crate::spec::product("column buffer", &[col_rows(g), g.out_plane()])
+    crate::spec::product("column buffer", &[col_rows(g), band_rows(g), g.w.output])
+}
+
+/// Columns `cols` of each row of a `rows x plane` row-major matrix.
+fn band_of(data: &[f32], rows: usize, plane: usize, cols: Range<usize>) -> MatRef<'_> {
+    MatRef { data: &data[cols.start..], rows, cols: cols.len(), rs: plane, cs: 1 }
 }
 
 /// The weights of group `grp` as a `[oc_per_group, icg*kh*kw]` matrix.
@@ -30,21 +54,28 @@ fn group_weight<'a>(g: &ConvGeom, w: &'a [f32], grp: usize) -> MatRef<'a> {
     MatRef::rows(&w[grp * rows * cols..(grp + 1) * rows * cols], rows, cols)
 }
 
-/// `y = conv(x, w) (+ bias)`: `y[n, grp] = w[grp] * im2col(x[n, grp])`.
+/// `y = conv(x, w) (+ bias)`: `y[n, grp] = w[grp] * im2col(x[n, grp])`, band by band of
+/// output rows.
 pub(crate) fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) -> Result<(), Error> {
     let (in_chunk, out_chunk) = (g.in_c_per_group() * g.in_plane(), g.out_c_per_group() * g.out_plane());
+    let (ow, plane) = (g.w.output, g.out_plane());
     let len = col_len(g)?;
     y.par_chunks_mut(out_chunk).enumerate().try_for_each_init(
         || try_zeroed(len),
         |col, (task, y_task)| {
             let col = col.as_mut().map_err(|e| e.clone())?;
-            im2col(g, &x[task * in_chunk..(task + 1) * in_chunk], col);
             let grp = task % g.groups;
-            let col = MatRef::rows(col, col_rows(g), g.out_plane());
-            gemm(group_weight(g, w, grp), col, 0.0, MatMut::rows(y_task, g.out_c_per_group(), g.out_plane()));
+            for band in bands(g) {
+                let cols = band.start * ow..band.end * ow;
+                im2col(g, &x[task * in_chunk..(task + 1) * in_chunk], band, col);
+                let col = MatRef::rows(col, col_rows(g), cols.len());
+                let y_band =
+                    MatMut { data: &mut y_task[cols.start..], rows: g.out_c_per_group(), cols: cols.len(), ld: plane };
+                gemm(group_weight(g, w, grp), col, 0.0, y_band);
+            }
             if let Some(b) = bias {
                 let b = &b[grp * g.out_c_per_group()..(grp + 1) * g.out_c_per_group()];
-                for (plane, &bias) in y_task.chunks_exact_mut(g.out_plane()).zip(b) {
+                for (plane, &bias) in y_task.chunks_exact_mut(plane).zip(b) {
                     plane.iter_mut().for_each(|v| *v += bias);
                 }
             }
@@ -53,19 +84,25 @@ pub(crate) fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, 
     )
 }
 
-/// `dx = conv^T(dy, w)`: `dx[n, grp] = col2im(w[grp]^T * dy[n, grp])`. Overwrites `dx`.
+/// `dx = conv^T(dy, w)`: `dx[n, grp] = col2im(w[grp]^T * dy[n, grp])`, band by band of
+/// output rows. Overwrites `dx`.
 pub(crate) fn backward_data(g: &ConvGeom, dy: &[f32], w: &[f32], dx: &mut [f32]) -> Result<(), Error> {
     let (in_chunk, out_chunk) = (g.in_c_per_group() * g.in_plane(), g.out_c_per_group() * g.out_plane());
+    let (ow, plane) = (g.w.output, g.out_plane());
     let len = col_len(g)?;
     dx.par_chunks_mut(in_chunk).enumerate().try_for_each_init(
         || try_zeroed(len),
         |col, (task, dx_task)| {
             let col = col.as_mut().map_err(|e| e.clone())?;
-            let dy_task =
-                MatRef::rows(&dy[task * out_chunk..(task + 1) * out_chunk], g.out_c_per_group(), g.out_plane());
-            gemm(group_weight(g, w, task % g.groups).t(), dy_task, 0.0, MatMut::rows(col, col_rows(g), g.out_plane()));
+            let dy_task = &dy[task * out_chunk..(task + 1) * out_chunk];
             dx_task.fill(0.0);
-            col2im(g, col, dx_task);
+            for band in bands(g) {
+                let cols = band.start * ow..band.end * ow;
+                let dy_band = band_of(dy_task, g.out_c_per_group(), plane, cols.clone());
+                let col_band = MatMut::rows(&mut col[..col_rows(g) * cols.len()], col_rows(g), cols.len());
+                gemm(group_weight(g, w, task % g.groups).t(), dy_band, 0.0, col_band);
+                col2im(g, col, band, dx_task);
+            }
             Ok(())
         },
     )
@@ -89,14 +126,14 @@ pub(crate) fn backward_weight(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32
         for n in chunk * BATCH_CHUNK..((chunk + 1) * BATCH_CHUNK).min(g.batch) {
             for (grp, dw_grp) in partial.chunks_exact_mut(w_chunk).enumerate() {
                 let x_task = &x[n * in_image + grp * in_chunk..][..in_chunk];
-                im2col(g, x_task, &mut col);
-                let dy_task = MatRef::rows(
-                    &dy[n * out_image + grp * out_chunk..][..out_chunk],
-                    g.out_c_per_group(),
-                    g.out_plane(),
-                );
-                let col_t = MatRef::rows(&col, col_rows(g), g.out_plane()).t();
-                gemm(dy_task, col_t, 1.0, MatMut::rows(dw_grp, g.out_c_per_group(), col_rows(g)));
+                let dy_task = &dy[n * out_image + grp * out_chunk..][..out_chunk];
+                for band in bands(g) {
+                    let cols = band.start * g.w.output..band.end * g.w.output;
+                    im2col(g, x_task, band, &mut col);
+                    let dy_band = band_of(dy_task, g.out_c_per_group(), g.out_plane(), cols.clone());
+                    let col_t = MatRef::rows(&col, col_rows(g), cols.len()).t();
+                    gemm(dy_band, col_t, 1.0, MatMut::rows(dw_grp, g.out_c_per_group(), col_rows(g)));
+                }
             }
         }
         Ok(partial)
