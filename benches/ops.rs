@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Work, bench, data};
+use common::{Work, bench, data, mnist_convs};
 use criterion::{Criterion, criterion_group, criterion_main};
 use sverka::*;
 
@@ -52,18 +52,7 @@ fn transposed(c: &mut Criterion) {
 }
 
 fn conv_backward(c: &mut Criterion) {
-    let shape = |batch, in_channels, out_channels, hw| Conv2dSpec {
-        batch,
-        in_channels,
-        out_channels,
-        input: [hw, hw],
-        kernel: [3, 3],
-        stride: [1, 1],
-        padding: Padding::uniform(1),
-        dilation: [1, 1],
-        groups: 1,
-    };
-    for (id, s) in [("S1", shape(64, 1, 32, 28)), ("S2", shape(64, 32, 64, 14))] {
+    for (id, s) in ["S1", "S2"].into_iter().zip(mnist_convs(64)) {
         let x = data(s.input_len().unwrap(), 1);
         let w = data(s.weight_len().unwrap(), 2);
         let dy = data(s.output_len().unwrap(), 3);

@@ -10,28 +10,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Work, bench, data};
+use common::{Work, bench, data, mnist_convs};
 use criterion::{Criterion, criterion_group, criterion_main};
 use sverka::nn::{self, Layer, Mode, Optimizer, Tensor};
 use sverka::rng::SplitMix64;
-use sverka::{Conv2dSpec, Padding};
 
 const BATCH: usize = 64;
 
 /// Floating-point operations of one M1 training step (see the module doc).
 fn step_flops() -> f64 {
-    let conv = |in_channels, out_channels, hw| Conv2dSpec {
-        batch: BATCH,
-        in_channels,
-        out_channels,
-        input: [hw, hw],
-        kernel: [3, 3],
-        stride: [1, 1],
-        padding: Padding::uniform(1),
-        dilation: [1, 1],
-        groups: 1,
-    };
-    let convs = conv(1, 32, 28).flops().unwrap() + conv(32, 64, 14).flops().unwrap();
+    let convs: f64 = mnist_convs(BATCH).iter().map(|s| s.flops().unwrap()).sum();
     let linears = 2.0 * BATCH as f64 * (3136.0 * 128.0 + 128.0 * 10.0);
     3.0 * (convs + linears)
 }

@@ -61,6 +61,24 @@ pub fn report_bytes(id: &str, threads: usize, bytes: f64, samples: &Samples) {
     println!("RESULT {id:<28} threads={threads} median={:>9.3} ms {:>8.1} GB/s", secs * 1e3, bytes / secs / 1e9);
 }
 
+/// The two convolutions of the MNIST CNN (`nn::models::mnist_cnn`) at batch `batch`: 3x3
+/// "same", 1 -> 32 channels on 28x28 (S1 of DESIGN §5 at batch 64) and 32 -> 64 on 14x14
+/// (S2).
+pub fn mnist_convs(batch: usize) -> [sverka::Conv2dSpec; 2] {
+    let conv = |in_channels, out_channels, hw| sverka::Conv2dSpec {
+        batch,
+        in_channels,
+        out_channels,
+        input: [hw, hw],
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: sverka::Padding::uniform(1),
+        dilation: [1, 1],
+        groups: 1,
+    };
+    [conv(1, 32, 28), conv(32, 64, 14)]
+}
+
 /// Deterministic pseudo-random data in [-1, 1).
 pub fn data(len: usize, seed: u64) -> Vec<f32> {
     let mut rng = sverka::rng::SplitMix64::new(seed);
