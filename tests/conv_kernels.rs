@@ -7,7 +7,7 @@
 //! `avx2`) turns that skip into a failure.
 
 use sverka::kernels::{Family, KERNELS, KernelInfo};
-use sverka::{Algorithm, Conv2dPlan, Conv2dSpec, Isa, Padding};
+use sverka::{Algorithm, Conv2dPlan, Conv2dPlanBuilder, Conv2dSpec, Isa, Padding};
 
 /// The ISAs to test a kernel on: the ones it is compiled for that the CPU supports.
 fn isas(k: &KernelInfo) -> Vec<Isa> {
@@ -37,14 +37,16 @@ fn fill(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// Runs `plan` on random data with NaN canaries around the output and checks every
-/// element against the reference: `|fast - ref| <= 1e-5 * sum|a_i*b_i| + 1e-6`.
-fn check(spec: &Conv2dSpec, mut build: impl FnMut(&[f32], Option<&[f32]>) -> Conv2dPlan, relu: bool) {
+/// Builds a plan of `spec` with `builder` (and ReLU if `relu`), checks that it runs
+/// `algorithm`, runs it on random data with NaN canaries around the output and checks
+/// every element against the reference: `|fast - ref| <= 1e-5 * sum|a_i*b_i| + 1e-6`.
+fn check(spec: &Conv2dSpec, builder: Conv2dPlanBuilder, algorithm: Algorithm, relu: bool) {
     let (il, wl, ol) = (spec.input_len().unwrap(), spec.weight_len().unwrap(), spec.output_len().unwrap());
     let input = fill(il, il as u64 + 7);
     let weight = fill(wl, wl as u64 + 13);
     let bias = fill(spec.out_channels, 3);
-    let mut plan = build(&weight, Some(&bias));
+    let mut plan = builder.relu(relu).build(&weight, Some(&bias)).unwrap();
+    assert_eq!(plan.algorithm(), algorithm, "{plan}");
     const CANARY: usize = 37;
     let mut buf = vec![f32::NAN; ol + 2 * CANARY];
     plan.run(&input, &mut buf[CANARY..CANARY + ol]).unwrap();
@@ -86,21 +88,8 @@ fn winograd_sweep(k: &KernelInfo) {
                 let pad = Padding::uniform(kern / 2);
                 let s = spec(ic, oc, [5 + i, w], [kern, kern], 1, pad, 1);
                 let relu = i == 1;
-                check(
-                    &s,
-                    |wt, b| {
-                        let plan = Conv2dPlan::builder(&s)
-                            .isa(isa)
-                            .algorithm(Algorithm::Winograd)
-                            .kernel(k.name)
-                            .relu(relu)
-                            .build(wt, b)
-                            .unwrap();
-                        assert_eq!(plan.algorithm(), Algorithm::Winograd);
-                        plan
-                    },
-                    relu,
-                );
+                let builder = Conv2dPlan::builder(&s).isa(isa).algorithm(Algorithm::Winograd).kernel(k.name);
+                check(&s, builder, Algorithm::Winograd, relu);
             }
         }
     }
@@ -134,11 +123,7 @@ fn direct_sweep(k: &KernelInfo) {
                         continue;
                     }
                     let relu = case % 4 == 0;
-                    check(
-                        &s,
-                        |w, b| Conv2dPlan::builder(&s).isa(isa).kernel(k.name).relu(relu).build(w, b).unwrap(),
-                        relu,
-                    );
+                    check(&s, Conv2dPlan::builder(&s).isa(isa).kernel(k.name), Algorithm::Direct, relu);
                 }
             }
         }
@@ -157,29 +142,10 @@ fn gemm_sweep(k: &KernelInfo) {
             for (i, &p) in pixels.iter().enumerate() {
                 let relu = i % 3 == 0;
                 let s1 = spec(3 + oc % 2, oc, [1, p], [1, 1], 1, Padding::ZERO, 1);
-                check(
-                    &s1,
-                    |w, b| {
-                        let plan = Conv2dPlan::builder(&s1).isa(isa).kernel(k.name).relu(relu).build(w, b).unwrap();
-                        assert_eq!(plan.algorithm(), Algorithm::Gemm1x1);
-                        plan
-                    },
-                    relu,
-                );
+                check(&s1, Conv2dPlan::builder(&s1).isa(isa).kernel(k.name), Algorithm::Gemm1x1, relu);
                 let s3 = spec(2, oc, [3, 2 * p - 1], [3, 3], 2, Padding { top: 1, bottom: 2, left: 1, right: 1 }, 1);
-                check(
-                    &s3,
-                    |w, b| {
-                        Conv2dPlan::builder(&s3)
-                            .isa(isa)
-                            .algorithm(Algorithm::ImplicitGemm)
-                            .kernel(k.name)
-                            .relu(relu)
-                            .build(w, b)
-                            .unwrap()
-                    },
-                    relu,
-                );
+                let builder = Conv2dPlan::builder(&s3).isa(isa).algorithm(Algorithm::ImplicitGemm).kernel(k.name);
+                check(&s3, builder, Algorithm::ImplicitGemm, relu);
             }
         }
     }
@@ -209,15 +175,7 @@ fn indirect_sweep(k: &KernelInfo) {
                         continue;
                     }
                     let relu = case % 4 == 0;
-                    check(
-                        &s,
-                        |w, b| {
-                            let plan = Conv2dPlan::builder(&s).isa(isa).kernel(k.name).relu(relu).build(w, b).unwrap();
-                            assert_eq!(plan.algorithm(), Algorithm::IndirectGemm);
-                            plan
-                        },
-                        relu,
-                    );
+                    check(&s, Conv2dPlan::builder(&s).isa(isa).kernel(k.name), Algorithm::IndirectGemm, relu);
                 }
             }
         }
@@ -265,15 +223,7 @@ fn depthwise_kernel() {
                     continue;
                 }
                 let relu = w % 2 == 0;
-                check(
-                    &s,
-                    |wt, b| {
-                        let plan = Conv2dPlan::builder(&s).isa(isa).relu(relu).build(wt, b).unwrap();
-                        assert_eq!(plan.algorithm(), Algorithm::Depthwise);
-                        plan
-                    },
-                    relu,
-                );
+                check(&s, Conv2dPlan::builder(&s).isa(isa), Algorithm::Depthwise, relu);
             }
         }
     }
