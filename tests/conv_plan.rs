@@ -208,6 +208,63 @@ fn bitwise_identical_for_any_thread_count() {
     }
 }
 
+/// Where `v[start..]` lies `off` floats past a 64-byte boundary (`v` has 16 spare floats).
+fn start_at(v: &[f32], off: usize) -> usize {
+    (off + 16 - v.as_ptr().addr() / 4 % 16) % 16
+}
+
+/// Input and output slices at every 4-byte offset from a 64-byte boundary give bitwise the
+/// results of aligned ones, and nothing outside the output slice is written: the 1x1 GEMM
+/// shifts its in-place pixel panels to the input's alignment and the output transposes
+/// shift their pixel blocks to the output's alignment (both only when every plane has the
+/// same alignment, which these specs' planes of a multiple of 16 pixels have; the
+/// 10x10 ones do not). In a 2-thread pool, so that the task split is the same anywhere.
+#[test]
+fn unaligned_buffers_give_aligned_results() {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    pool.install(unaligned_buffers_in_pool);
+}
+
+fn unaligned_buffers_in_pool() {
+    let specs = [
+        (conv(40, 24, 16, [1, 1, 0, 1], 1), Algorithm::Gemm1x1),
+        (Conv2dSpec { batch: 2, ..conv(40, 24, 8, [1, 1, 0, 1], 2) }, Algorithm::Gemm1x1),
+        // One task per image at 2 threads, 80 pixels: a partial panel at each end.
+        (Conv2dSpec { batch: 8, input: [8, 10], ..conv(40, 24, 8, [1, 1, 0, 1], 1) }, Algorithm::Gemm1x1),
+        (conv(40, 24, 10, [1, 1, 0, 1], 1), Algorithm::Gemm1x1),
+        (conv(24, 40, 64, [3, 2, 1, 1], 1), Algorithm::Direct),
+        (Conv2dSpec { batch: 2, ..conv(3, 20, 64, [7, 2, 3, 1], 1) }, Algorithm::Direct),
+        (conv(24, 40, 32, [3, 1, 1, 1], 1), Algorithm::Winograd),
+        (conv(24, 40, 10, [3, 1, 1, 1], 1), Algorithm::Winograd),
+    ];
+    for isa in isas() {
+        for (s, algorithm) in &specs {
+            let weight = fill(s.weight_len().unwrap(), 2);
+            let mut plan = Conv2dPlan::builder(s).isa(isa).algorithm(*algorithm).build(&weight, None).unwrap();
+            assert_eq!(plan.algorithm(), *algorithm, "{plan}");
+            check_plan(s, &mut plan, false, 1).unwrap();
+            let (in_len, out_len) = (s.input_len().unwrap(), s.output_len().unwrap());
+            let mut input = vec![0.0; in_len + 16];
+            let mut output = vec![0.0; out_len + 16];
+            let mut first: Option<Vec<u32>> = None;
+            for off in 0..16 {
+                let (i0, o0) = (start_at(&input, off), start_at(&output, off * 7 % 16));
+                input.fill(f32::NAN);
+                input[i0..i0 + in_len].copy_from_slice(&fill(in_len, 1));
+                output.fill(f32::NAN);
+                plan.run(&input[i0..i0 + in_len], &mut output[o0..o0 + out_len]).unwrap();
+                let outside = output[..o0].iter().chain(&output[o0 + out_len..]);
+                assert!(outside.clone().all(|x| x.is_nan()), "{plan}: wrote outside the output at offset {off}");
+                let bits: Vec<u32> = output[o0..o0 + out_len].iter().map(|x| x.to_bits()).collect();
+                match &first {
+                    None => first = Some(bits),
+                    Some(f) => assert!(*f == bits, "{plan}: offsets ({off}, {}) differ from (0, 0)", off * 7 % 16),
+                }
+            }
+        }
+    }
+}
+
 /// Direct with few images (reorder in bands of input rows, compute in bands of output
 /// rows) against the reference at 1, 2 and 3 threads: input heights below, at and above
 /// the band count, uneven padding, strides 1 and 2, batch 1 and 2.

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::plan::{Aligned, OutPtr, Slots};
+use super::plan::{Aligned, OutPtr, Slots, misalignment};
 use crate::error::Error;
 use crate::isa::Isa;
 use crate::kernels::{TransposeFn, transpose_entry};
@@ -173,8 +173,16 @@ impl Blocked {
         let out_plane = h.output * w.output;
         for r in 0..rows {
             let oh = oh0 + r;
-            for x0 in (0..w.output).step_by(l) {
-                let px = l.min(w.output - x0);
+            // Pixel blocks end where the stores are vector-aligned (an unaligned vector
+            // store straddles two cache lines): a leading partial block, then full ones.
+            // Only when every channel plane has the same alignment and a row spans more
+            // than one block (a row of at most L pixels is one store either way).
+            let row_at = ((n * g.out_c + oc0) * h.output + oh) * w.output;
+            let aligned_planes = out_plane.is_multiple_of(l) && w.output > l;
+            let lead = if aligned_planes { (l - misalignment(out.0, row_at, l)) % l } else { 0 };
+            let mut x0 = 0;
+            while x0 < w.output {
+                let px = if x0 == 0 && lead > 0 { lead } else { l }.min(w.output - x0);
                 for v in (0..oc_valid).step_by(l) {
                     let channels = l.min(oc_valid - v);
                     let at = ((n * g.out_c + oc0 + v) * h.output + oh) * w.output + x0;
@@ -194,6 +202,7 @@ impl Blocked {
                         )
                     };
                 }
+                x0 += px;
             }
         }
     }

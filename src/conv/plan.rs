@@ -180,6 +180,13 @@ impl OutPtr {
     }
 }
 
+/// How many floats `ptr + offset` lies past a multiple of `l` floats (`l` a power of two
+/// up to 16: a vector of `l` floats there is cache-line aligned iff this is 0). Address
+/// arithmetic only, nothing is dereferenced.
+pub(crate) fn misalignment(ptr: *const f32, offset: usize, l: usize) -> usize {
+    (ptr.addr() / std::mem::size_of::<f32>()).wrapping_add(offset) % l
+}
+
 // SAFETY: OutPtr is only dereferenced by tasks that write disjoint index sets of one
 // `&mut [f32]` borrowed for the whole parallel region (each driver documents its split).
 unsafe impl Send for OutPtr {}
