@@ -214,11 +214,11 @@ fn start_at(v: &[f32], off: usize) -> usize {
 }
 
 /// Input and output slices at every 4-byte offset from a 64-byte boundary give bitwise the
-/// results of aligned ones, and nothing outside the output slice is written: the 1x1 GEMM
-/// shifts its in-place pixel panels to the input's alignment and the output transposes
-/// shift their pixel blocks to the output's alignment (both only when every plane has the
-/// same alignment, which these specs' planes of a multiple of 16 pixels have; the
-/// 10x10 ones do not). In a 2-thread pool, so that the task split is the same anywhere.
+/// results of aligned ones, and nothing outside the output slice is written: the output
+/// transposes shift their pixel blocks to the output's alignment (when every plane has the
+/// same alignment, which these specs' planes of a multiple of 16 pixels have; the 10x10
+/// ones do not), and the 1x1 GEMM's copies of input rows start anywhere. In a 2-thread
+/// pool, so that the task split is the same anywhere.
 #[test]
 fn unaligned_buffers_give_aligned_results() {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
@@ -229,7 +229,7 @@ fn unaligned_buffers_in_pool() {
     let specs = [
         (conv(40, 24, 16, [1, 1, 0, 1], 1), Algorithm::Gemm1x1),
         (Conv2dSpec { batch: 2, ..conv(40, 24, 8, [1, 1, 0, 1], 2) }, Algorithm::Gemm1x1),
-        // One task per image at 2 threads, 80 pixels: a partial panel at each end.
+        // One task per image at 2 threads, 80 pixels.
         (Conv2dSpec { batch: 8, input: [8, 10], ..conv(40, 24, 8, [1, 1, 0, 1], 1) }, Algorithm::Gemm1x1),
         (conv(40, 24, 10, [1, 1, 0, 1], 1), Algorithm::Gemm1x1),
         (conv(24, 40, 64, [3, 2, 1, 1], 1), Algorithm::Direct),

@@ -5,9 +5,10 @@
 //! `K = ic_per_group * kh * kw`; `B[(ic, i, j)][(y, x)] = input[ic][y*sh + i*dh - pt][x*sw +
 //! j*dw - pl]` (zero outside) is never materialised whole: a `KC x NC` block of it is packed
 //! into the task's scratch at a time. For a 1x1 kernel, stride 1, no padding, `B` *is* the
-//! input plane and full panels are read in place (`ldb = P`), vector-aligned when the
-//! planes allow it (the panels start where the input's alignment puts them); only the
-//! partial first and last panels are copied.
+//! input plane: each `KC x NR` micro-panel is copied contiguous, row by row. (Read in
+//! place instead, every row of a micro-panel lies on another 4 KiB page, `P` floats
+//! apart, and unaligned vector loads from an unaligned input straddle cache lines: S5
+//! 0.61-0.64 ms in place, 0.57-0.60 copied, at one thread, paired runs.)
 //!
 //! Blocking (BLIS, the microkernel is `MR x NR`, `A` broadcast, `B` vector-loaded):
 //!
@@ -27,7 +28,7 @@
 
 use rayon::prelude::*;
 
-use super::plan::{Aligned, OutPtr, Slots, misalignment};
+use super::plan::{Aligned, OutPtr, Slots};
 use crate::error::{Error, try_zeroed};
 use crate::isa::{Isa, cache_sizes};
 use crate::kernels::{Family, GemmArgs, GemmFn, KERNELS, KernelInfo, gemm_entry, pick};
@@ -43,10 +44,10 @@ const NC_CAP: usize = 8;
 pub(crate) struct Gemm {
     kernel: usize,
     entry: GemmFn,
-    lanes: usize,
     mr: usize,
     nr: usize,
-    in_place: bool,
+    /// 1x1, stride 1, no padding: `B`'s rows are runs of the input planes.
+    copy_rows: bool,
     /// GEMM sizes per group.
     m: usize,
     k: usize,
@@ -77,7 +78,7 @@ impl Gemm {
     }
 
     /// Plans `g`; `None` if the forced kernel is not a GEMM kernel of `isa`.
-    pub(crate) fn new(g: &ConvGeom, isa: Isa, in_place: bool, forced: Option<usize>) -> Option<Result<Gemm, Error>> {
+    pub(crate) fn new(g: &ConvGeom, isa: Isa, copy_rows: bool, forced: Option<usize>) -> Option<Result<Gemm, Error>> {
         let lanes = isa.lanes();
         let (m, k, p) = (g.out_c / g.groups, g.in_c / g.groups * g.h.kernel * g.w.kernel, g.h.output * g.w.output);
         let fits = |i: usize, k: &KernelInfo| k.family == Family::Gemm && !k.indirect && gemm_entry(i, isa).is_some();
@@ -86,7 +87,7 @@ impl Gemm {
             (m.div_ceil(mr) * mr) as u128 * (p.div_ceil(nr) * nr) as u128
         })?;
         let entry = gemm_entry(kernel, isa)?;
-        Some(Gemm::with_kernel(g, kernel, entry, lanes, in_place, (m, k, p)))
+        Some(Gemm::with_kernel(g, kernel, entry, lanes, copy_rows, (m, k, p)))
     }
 
     fn with_kernel(
@@ -94,7 +95,7 @@ impl Gemm {
         kernel: usize,
         entry: GemmFn,
         lanes: usize,
-        in_place: bool,
+        copy_rows: bool,
         (m, k, p): (usize, usize, usize),
     ) -> Result<Gemm, Error> {
         let (mr, nr) = (KERNELS[kernel].rows, KERNELS[kernel].vectors * lanes);
@@ -118,10 +119,9 @@ impl Gemm {
         Ok(Gemm {
             kernel,
             entry,
-            lanes,
             mr,
             nr,
-            in_place,
+            copy_rows,
             m,
             k,
             p,
@@ -170,13 +170,7 @@ impl Gemm {
 
     /// Runs the convolution (lengths checked by the plan).
     pub(crate) fn run(&mut self, g: &ConvGeom, input: &[f32], output: &mut [f32], relu: bool) {
-        // In place, when every input plane has the same alignment: pixel panels start
-        // `skew` pixels early (the first one is partial and packed) so that the full ones
-        // are vector-aligned; an unaligned load straddles two cache lines (S5 from a
-        // plain `Vec`: 0.64-0.65 ms unaligned, 0.57-0.58 aligned).
-        let l = self.lanes;
-        let skew = if self.in_place && self.p.is_multiple_of(l) { misalignment(input.as_ptr(), 0, l) } else { 0 };
-        let blocks = (self.p + skew).div_ceil(self.nc);
+        let blocks = self.p.div_ceil(self.nc);
         let out = OutPtr(output.as_mut_ptr());
         let (sw, wp) = (g.w.stride, self.wp);
         if sw > 1 {
@@ -193,12 +187,11 @@ impl Gemm {
         (0..g.batch * g.groups * blocks).into_par_iter().for_each(|task| {
             let (image, b) = (task / blocks, task % blocks);
             let (n, grp) = (image / g.groups, image % g.groups);
-            this.slots.with(|buf| this.task(g, input, out, relu, (n, grp), (b * this.nc, skew), buf));
+            this.slots.with(|buf| this.task(g, input, out, relu, n, grp, b * this.nc, buf));
         });
     }
 
-    /// One task: image `n`, group `grp`, pixels `v0 - skew..v0 + NC - skew` (clipped to
-    /// the plane; `skew` is 0 unless in place).
+    /// One task: image `n`, group `grp`, pixels `p0..p0 + NC`.
     #[allow(clippy::too_many_arguments)]
     fn task(
         &self,
@@ -206,52 +199,50 @@ impl Gemm {
         input: &[f32],
         out: OutPtr,
         relu: bool,
-        (n, grp): (usize, usize),
-        (v0, skew): (usize, usize),
+        n: usize,
+        grp: usize,
+        p0: usize,
         buf: &mut [f32],
     ) {
         let (mr, nr, kc, p) = (self.mr, self.nr, self.kc, self.p);
         let icg = g.in_c / g.groups;
         let plane = g.h.input * self.row_len;
         let image = &input[(n * g.in_c + grp * icg) * plane..][..icg * plane];
-        let panels = self.nc.min(p + skew - v0).div_ceil(nr);
-        // Panel jr: its first pixel and pixel count (skew < L <= NR, so only the task's
-        // first panel can be clipped at the front).
-        let panel = |jr: usize| {
-            let start = v0 + jr * nr;
-            let q0 = start.saturating_sub(skew);
-            (q0, (start + nr - skew).min(p) - q0)
-        };
+        let pixels = self.nc.min(p - p0);
+        let panels = pixels.div_ceil(nr);
         let a_group = &self.a[grp * self.m_tiles * self.k * mr..][..self.m_tiles * self.k * mr];
         // LOOP 4: KC slices of K.
         for kc0 in (0..self.k).step_by(kc) {
             let kcl = kc.min(self.k - kc0);
-            // Pack the B block as kcl rows of `ld` pixels (the micro-panel jr is the column
-            // range jr*NR.., rows `ld` apart), or, in place, only the partial panels: the
-            // first into slot 0, the last into slot 1 (2 * kcl * NR <= KC * NC floats when
-            // there are 2 panels or more).
+            // Pack the B block: 1x1, each micro-panel jr contiguous at jr * kcl * NR, rows
+            // NR apart (a row copy from the input plane); otherwise kcl rows of `ld`
+            // pixels (micro-panel jr is the column range jr*NR.., rows `ld` apart).
             let ld = panels * nr;
-            if !self.in_place {
-                let (p0, _) = panel(0);
-                self.pack(g, image, &mut buf[..kcl * ld], ld, kc0, p0, (p - p0).min(ld));
-            } else {
-                for jr in std::iter::once(0).chain((panels > 1).then_some(panels - 1)) {
-                    let (q0, valid) = panel(jr);
-                    if valid < nr {
-                        self.pack(g, image, &mut buf[jr.min(1) * kcl * nr..][..kcl * nr], nr, kc0, q0, valid);
+            if self.copy_rows {
+                for (jr, dst) in buf[..panels * kcl * nr].chunks_exact_mut(kcl * nr).enumerate() {
+                    let (q0, valid) = (p0 + jr * nr, nr.min(pixels - jr * nr));
+                    for (kk, row) in dst.chunks_exact_mut(nr).enumerate() {
+                        let src = &image[(kc0 + kk) * plane + q0..][..valid];
+                        // An inline loop: the runs are short, a memcpy call costs more.
+                        for (d, &v) in row.iter_mut().zip(src) {
+                            *d = v;
+                        }
+                        row[valid..].fill(0.0);
                     }
                 }
+            } else {
+                self.pack(g, image, &mut buf[..kcl * ld], ld, kc0, p0, pixels);
             }
             // LOOP 3: MC blocks of M.
             for mc0 in (0..self.m).step_by(self.mc) {
                 let mcl = self.mc.min(self.m - mc0);
                 // LOOP 2: NR panels.
                 for jr in 0..panels {
-                    let (q0, valid) = panel(jr);
-                    let (b, ldb) = match (self.in_place, valid == nr) {
-                        (true, true) => (image[kc0 * plane + q0..].as_ptr(), plane),
-                        (true, false) => (buf[jr.min(1) * kcl * nr..].as_ptr(), nr),
-                        (false, _) => (buf[jr * nr..].as_ptr(), ld),
+                    let (q0, valid) = (p0 + jr * nr, nr.min(pixels - jr * nr));
+                    let (b, ldb) = if self.copy_rows {
+                        (buf[jr * kcl * nr..].as_ptr(), nr)
+                    } else {
+                        (buf[jr * nr..].as_ptr(), ld)
                     };
                     // LOOP 1: MR tiles.
                     for t in mc0 / mr..(mc0 + mcl).div_ceil(mr) {
@@ -274,10 +265,9 @@ impl Gemm {
                         };
                         // SAFETY: the entry is for the plan's ISA, which the CPU supports.
                         // A: the tile's K x MR panel from kc0 holds >= kcl * MR floats. B:
-                        // in place, rows kc0.. of this group's channels hold full NR
-                        // pixels (valid == NR) kcl rows P apart inside `image`; packed,
-                        // kcl rows `ldb` apart of which columns jr*NR.. + NR lie inside
-                        // the packed block (ld = panels * NR). C: rows below m (< M of this
+                        // kcl rows `ldb` apart of NR floats inside the packed block
+                        // (panel-major: panels * kcl * NR floats; row-major: columns
+                        // jr*NR.. + NR of rows ld = panels * NR long). C: rows below m (< M of this
                         // group) and columns below valid (< P - q0) of image n, a region
                         // only this task (n, group, pixel block) writes.
                         unsafe { (self.entry)(&args) };
