@@ -1,13 +1,14 @@
 //! Depthwise convolution (`groups == in_channels == out_channels`, stride 1): one task per
-//! channel plane, copied into a zero-padded scratch plane, then the vector kernel of
-//! [`crate::kernels::depthwise`] along the output rows.
+//! channel plane, copied into a zero-padded scratch plane (prefetching the next plane into
+//! L2 as it goes), then the vector kernel of [`crate::kernels::depthwise`] along the
+//! output rows.
 
 use rayon::prelude::*;
 
 use super::blocked::padded_plane;
 use super::plan::{OutPtr, Slots};
 use crate::error::Error;
-use crate::isa::Isa;
+use crate::isa::{Isa, prefetch_l2};
 use crate::kernels::depthwise::{DepthwiseArgs, depthwise_entry};
 use crate::spec::ConvGeom;
 
@@ -76,9 +77,15 @@ impl Depthwise {
         let c = plane % g.in_c;
         let src = &input[plane * in_plane..][..in_plane];
         // The padding of the scratch plane is zero from allocation and never
-        // written; only the interior is overwritten.
+        // written; only the interior is overwritten. Row by row, the same row of the next
+        // plane is prefetched into L2, so that its copy does not wait for the LLC (S9,
+        // 5 interleaved pairs: 0.486 -> 0.449 ms median at 1 thread, 0.286 -> 0.247 at 2).
+        let next = input.get((plane + 1) * in_plane..(plane + 2) * in_plane);
         for (y, row) in src.chunks_exact(w.input).enumerate() {
             buf[(y + h.pad_begin) * self.cols + w.pad_begin..][..w.input].copy_from_slice(row);
+            for line in next.iter().flat_map(|next| next[y * w.input..][..w.input].chunks(64 / 4)) {
+                prefetch_l2(line.as_ptr());
+            }
         }
         let args = DepthwiseArgs {
             x: buf.as_ptr(),

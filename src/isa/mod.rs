@@ -31,6 +31,21 @@ pub use detect::Isa;
 pub(crate) use detect::cache_sizes;
 pub use portable::Portable;
 
+/// Asks the CPU to bring the cache line holding `p` into L2 (x86-64 `prefetcht1`; nothing
+/// on other targets). A hint only: it reads nothing the program can observe and never
+/// faults, whatever `p` points at.
+#[inline(always)]
+pub(crate) fn prefetch_l2(p: *const f32) {
+    // SAFETY: a prefetch dereferences nothing architecturally and cannot fault for any
+    // address; SSE, which has it, is part of the x86-64 baseline.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// One SIMD instruction set: a vector of [`Simd::LANES`] `f32` and the operations the
 /// kernels need.
 ///
