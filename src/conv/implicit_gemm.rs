@@ -7,8 +7,9 @@
 //! into the task's scratch at a time. For a 1x1 kernel, stride 1, no padding, `B` *is* the
 //! input plane: each `KC x NR` micro-panel is copied contiguous, row by row. (Read in
 //! place instead, every row of a micro-panel lies on another 4 KiB page, `P` floats
-//! apart, and unaligned vector loads from an unaligned input straddle cache lines: S5
-//! 0.61-0.64 ms in place, 0.57-0.60 copied, at one thread, paired runs.)
+//! apart, and vector loads from an unaligned input straddle cache lines. S5 at one
+//! thread, interleaved pairs: 0.65-0.68 ms in place from a `Vec`; 0.600 ms median in
+//! place with the panels shifted to the input's alignment, 0.573 copied.)
 //!
 //! Blocking (BLIS, the microkernel is `MR x NR`, `A` broadcast, `B` vector-loaded):
 //!
@@ -267,9 +268,9 @@ impl Gemm {
                         // A: the tile's K x MR panel from kc0 holds >= kcl * MR floats. B:
                         // kcl rows `ldb` apart of NR floats inside the packed block
                         // (panel-major: panels * kcl * NR floats; row-major: columns
-                        // jr*NR.. + NR of rows ld = panels * NR long). C: rows below m (< M of this
-                        // group) and columns below valid (< P - q0) of image n, a region
-                        // only this task (n, group, pixel block) writes.
+                        // jr*NR.. + NR of rows ld = panels * NR long). C: rows below m
+                        // (< M of this group) and columns below valid (< P - q0) of image
+                        // n, a region only this task (n, group, pixel block) writes.
                         unsafe { (self.entry)(&args) };
                     }
                 }

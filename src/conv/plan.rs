@@ -45,7 +45,7 @@ pub enum Algorithm {
     /// zero-padded NCHW planes for few input channels, with pre-packed weights and register
     /// tiles of output pixels × output-channel vectors.
     Direct,
-    /// 1x1 convolution as a GEMM reading the input in place (no im2col).
+    /// 1x1 convolution as a GEMM whose `B` panels are row copies of the input (no im2col).
     Gemm1x1,
     /// GEMM over output rows for few input channels and column stride 1: `B` rows read in
     /// place from the zero-padded input planes through an offset table, output written as
@@ -181,8 +181,8 @@ impl OutPtr {
 }
 
 /// How many floats `ptr + offset` lies past a multiple of `l` floats (`l` a power of two
-/// up to 16: a vector of `l` floats there is cache-line aligned iff this is 0). Address
-/// arithmetic only, nothing is dereferenced.
+/// up to 16). When it is 0 a vector of `l` floats there is aligned to its size, so inside
+/// one cache line. Address arithmetic only, nothing is dereferenced.
 pub(crate) fn misalignment(ptr: *const f32, offset: usize, l: usize) -> usize {
     (ptr.addr() / std::mem::size_of::<f32>()).wrapping_add(offset) % l
 }
