@@ -131,7 +131,7 @@ fn direct_sweep(k: &KernelInfo) {
 }
 
 /// GEMM kernel sweep through the implicit GEMM (3x3, stride 2, padding) and the 1x1
-/// in-place path: output channels 1..=MR+1, pixel counts covering every vector tail and
+/// path: output channels 1..=MR+1, pixel counts covering every vector tail and
 /// the panel width.
 fn gemm_sweep(k: &KernelInfo) {
     for isa in isas(k) {

@@ -182,7 +182,7 @@ impl Blocked {
             let lead = if aligned_planes { (l - misalignment(out.0, row_at, l)) % l } else { 0 };
             let mut x0 = 0;
             while x0 < w.output {
-                let px = if x0 == 0 && lead > 0 { lead } else { l }.min(w.output - x0);
+                let px = (if x0 == 0 && lead > 0 { lead } else { l }).min(w.output - x0);
                 for v in (0..oc_valid).step_by(l) {
                     let channels = l.min(oc_valid - v);
                     let at = ((n * g.out_c + oc0 + v) * h.output + oh) * w.output + x0;

@@ -78,8 +78,9 @@ impl Depthwise {
         let src = &input[plane * in_plane..][..in_plane];
         // The padding of the scratch plane is zero from allocation and never
         // written; only the interior is overwritten. Row by row, the same row of the next
-        // plane is prefetched into L2, so that its copy does not wait for the LLC (S9,
-        // 5 interleaved pairs: 0.486 -> 0.449 ms median at 1 thread, 0.286 -> 0.247 at 2).
+        // plane is prefetched into L2, so that its copy does not wait for the LLC (S9, two
+        // sets of 5 interleaved pairs, medians: 0.486 -> 0.449 and 0.459 -> 0.417 ms at 1
+        // thread; 0.286 -> 0.247 and 0.247 -> 0.244 at 2).
         let next = input.get((plane + 1) * in_plane..(plane + 2) * in_plane);
         for (y, row) in src.chunks_exact(w.input).enumerate() {
             buf[(y + h.pad_begin) * self.cols + w.pad_begin..][..w.input].copy_from_slice(row);

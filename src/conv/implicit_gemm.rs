@@ -22,7 +22,8 @@
 //! ```
 //!
 //! `KC` fills half of L1 with one `B` panel, `MC` half of L2 with `A`, `NC` a quarter of
-//! L2 with the packed `B` block, capped at `NC_CAP` panels (TLB reach) and shrunk so that
+//! L2 with the packed `B` block, capped at `NC_CAP` panels (TLB reach of the row-major
+//! block; the 1x1 path's micro-panels are contiguous, the cap just stays) and shrunk so that
 //! there are 4 tasks per thread. The
 //! per-element summation order depends only on `KC`, never on the task split, so results
 //! are identical for any thread count.
