@@ -49,7 +49,10 @@ const DIRECT_GEOMS: [(Taps, usize, bool); 6] = [
 ];
 
 /// GEMM tiles `(mr, nrv, isas)`: `mr` rows (output channels) × `nrv` vectors of columns
-/// (pixels); same register budget as the direct tiles.
+/// (pixels); same register budget as the direct tiles. Each also gets its tails, the
+/// `mr x v` tiles for `v < nrv` on the same ISAs: the drivers run a panel's last partial
+/// panel on the narrowest tile that covers it (S5: 784 pixels = 16 panels of 48 and one
+/// of 16, computed at a third of the cost) and never pick a tail tile for a whole GEMM.
 const GEMM_TILES: [(usize, usize, u8); 4] = [(8, 3, 0b100), (6, 4, 0b100), (6, 2, 0b011), (4, 3, 0b011)];
 
 /// Indirect GEMM tiles `(mr, nrv, isas)`: B row `k` at `b + offsets[k]` (rows of one output
@@ -98,6 +101,9 @@ struct Kernel {
     planar: bool,
     /// GEMM kernel reading B rows through an offset table (`_ind`).
     indirect: bool,
+    /// The ISAs (a subset of `isas`) on which the kernel only serves as a tail of a wider
+    /// GEMM tile.
+    tail_isas: u8,
 }
 
 /// Renders the whole generated file.
@@ -125,16 +131,13 @@ pub fn generate() -> String {
                     isas,
                     planar,
                     indirect: false,
+                    tail_isas: 0,
                 },
                 Some(taps),
             ));
         }
     }
-    for (mr, nrv, isas, indirect) in GEMM_TILES
-        .iter()
-        .map(|&(m, n, i)| (m, n, i, false))
-        .chain(INDIRECT_TILES.iter().map(|&(m, n, i)| (m, n, i, true)))
-    {
+    for (mr, nrv, isas, indirect) in gemm_tiles() {
         kernels.push((
             Kernel {
                 name: format!("gemm_m{mr}_n{nrv}v{}", if indirect { "_ind" } else { "" }),
@@ -143,9 +146,10 @@ pub fn generate() -> String {
                 stride: 0,
                 rows: mr,
                 vectors: nrv,
-                isas,
+                isas: isas.main | isas.tail,
                 planar: false,
                 indirect,
+                tail_isas: isas.tail & !isas.main,
             },
             None,
         ));
@@ -161,7 +165,7 @@ pub fn generate() -> String {
     o.line("//   direct geometries: k3x3s1, k3x3s2 (taps unrolled), kanys1, kanys2 (tap loop),");
     o.line("//   c1_kanys1, c1_kanys2 (tap loop, one-channel input blocks)");
     for (mr, nrv, isas) in GEMM_TILES {
-        o.line(&format!("//   gemm tile m{mr} x n{nrv}v, isas {}", isa_list(isas)));
+        o.line(&format!("//   gemm tile m{mr} x n{nrv}v and its tails m{mr} x n1v.., isas {}", isa_list(isas)));
     }
     for (mr, nrv, isas) in INDIRECT_TILES {
         o.line(&format!("//   indirect gemm tile m{mr} x n{nrv}v, isas {}", isa_list(isas)));
@@ -176,6 +180,35 @@ pub fn generate() -> String {
     }
     registry(&mut o, &kernels.iter().map(|(k, _)| k).collect::<Vec<_>>());
     o.text
+}
+
+/// The ISAs of a GEMM tile: where it is a main tile, where a tail of a wider one.
+#[derive(Clone, Copy, Default)]
+struct TileIsas {
+    main: u8,
+    tail: u8,
+}
+
+/// Every GEMM tile `(mr, nrv, isas, indirect)`: the main tiles of `GEMM_TILES` and their
+/// tails (merged where a tail is also a main tile, on other ISAs), in table order with the
+/// tails after their tile, then the indirect tiles.
+fn gemm_tiles() -> Vec<(usize, usize, TileIsas, bool)> {
+    let mut tiles: Vec<(usize, usize, TileIsas, bool)> = Vec::new();
+    let mut add = |mr: usize, nrv: usize, main: u8, tail: u8| match tiles.iter_mut().find(|t| (t.0, t.1) == (mr, nrv)) {
+        Some(t) => {
+            t.2.main |= main;
+            t.2.tail |= tail;
+        }
+        None => tiles.push((mr, nrv, TileIsas { main, tail }, false)),
+    };
+    for (mr, nrv, isas) in GEMM_TILES {
+        add(mr, nrv, isas, 0);
+        for v in 1..nrv {
+            add(mr, v, 0, isas);
+        }
+    }
+    tiles.extend(INDIRECT_TILES.iter().map(|&(mr, nrv, main)| (mr, nrv, TileIsas { main, tail: 0 }, true)));
+    tiles
 }
 
 fn isa_list(mask: u8) -> String {
@@ -418,8 +451,8 @@ fn registry(o: &mut Out, kernels: &[&Kernel]) {
     o.line(&format!("pub static KERNELS: [KernelInfo; {}] = [", kernels.len()));
     for k in kernels {
         o.line(&format!(
-            "KernelInfo {{ name: \"{}\", family: Family::{}, kernel: [{}, {}], stride: {}, rows: {}, vectors: {}, planar: {}, indirect: {}, isas: {} }},",
-            k.name, k.family, k.kernel[0], k.kernel[1], k.stride, k.rows, k.vectors, k.planar, k.indirect, k.isas
+            "KernelInfo {{ name: \"{}\", family: Family::{}, kernel: [{}, {}], stride: {}, rows: {}, vectors: {}, planar: {}, indirect: {}, isas: {}, tail_isas: {} }},",
+            k.name, k.family, k.kernel[0], k.kernel[1], k.stride, k.rows, k.vectors, k.planar, k.indirect, k.isas, k.tail_isas
         ));
     }
     o.line("];");

@@ -131,13 +131,14 @@ fn direct_sweep(k: &KernelInfo) {
 }
 
 /// GEMM kernel sweep through the implicit GEMM (3x3, stride 2, padding) and the 1x1
-/// path: output channels 1..=MR+1, pixel counts covering every vector tail and
-/// the panel width.
+/// path: output channels 1..=MR+1, pixel counts covering every vector tail, the panel
+/// width and a last panel of every vector count (run on the tile's tails).
 fn gemm_sweep(k: &KernelInfo) {
     for isa in isas(k) {
         let l = isa.lanes();
         let nr = k.vectors * l;
-        let pixels: Vec<usize> = (1..=l).chain([nr - 1, nr, nr + 1, 2 * nr + 3]).collect();
+        let last_panels = (1..k.vectors).map(|v| nr + v * l + 1);
+        let pixels: Vec<usize> = (1..=l).chain([nr - 1, nr, nr + 1, 2 * nr + 3]).chain(last_panels).collect();
         for oc in 1..=k.rows + 1 {
             for (i, &p) in pixels.iter().enumerate() {
                 let relu = i % 3 == 0;

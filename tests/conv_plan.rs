@@ -3,6 +3,7 @@
 //! the plan's own API (`set_weights`, fused ReLU, forced choices, length errors).
 
 use proptest::prelude::*;
+use sverka::kernels::KERNELS;
 use sverka::{Algorithm, Conv2dPlan, Conv2dSpec, Error, Isa, Padding};
 
 /// ISAs the CPU supports; a missing one is reported, and is a failure if
@@ -161,6 +162,22 @@ fn algorithms_are_selected_for_their_specs() {
             assert_eq!(plan.algorithm(), *algorithm, "{plan}");
             assert_eq!(plan.isa(), isa);
             assert!(plan.to_string().starts_with(algorithm.name()), "{plan}");
+        }
+    }
+}
+
+/// A GEMM's last partial panel runs on a tail tile (`gemm_m8_n1v` for `gemm_m8_n3v`), but
+/// a whole GEMM never does, even where a tail tile has the least padded work (a plane of
+/// at most one vector of pixels).
+#[test]
+fn gemm_plans_never_pick_a_tail_tile() {
+    for isa in isas() {
+        for hw in [1, 2, 3, 5] {
+            let s = conv(8, 8, hw, [1, 1, 0, 1], 1);
+            let plan = Conv2dPlan::builder(&s).isa(isa).build(&vec![0.0; s.weight_len().unwrap()], None).unwrap();
+            assert_eq!(plan.algorithm(), Algorithm::Gemm1x1, "{plan}");
+            let k = KERNELS.iter().find(|k| k.name == plan.kernel()).unwrap();
+            assert!(!k.is_tail(isa), "{plan}");
         }
     }
 }

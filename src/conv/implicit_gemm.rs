@@ -24,9 +24,11 @@
 //! `KC` fills half of L1 with one `B` panel, `MC` half of L2 with `A`, `NC` a quarter of
 //! L2 with the packed `B` block, capped at `NC_CAP` panels (TLB reach of the row-major
 //! block; the 1x1 path's micro-panels are contiguous, the cap just stays) and shrunk so that
-//! there are 4 tasks per thread. The
-//! per-element summation order depends only on `KC`, never on the task split, so results
-//! are identical for any thread count.
+//! there are 4 tasks per thread. The last panel of a plane, if partial, runs on the tail
+//! tile of just the vectors it has (`gemm_m8_n1v` for the 16 pixels past S5's 16 panels
+//! of 48: one thread, interleaved pairs, ~4% faster). The per-element summation order
+//! depends only on `KC`, never on the task split or the tile, so results are identical for
+//! any thread count.
 
 use rayon::prelude::*;
 
@@ -45,7 +47,10 @@ const NC_CAP: usize = 8;
 /// A planned implicit GEMM.
 pub(crate) struct Gemm {
     kernel: usize,
-    entry: GemmFn,
+    /// `entries[v - 1]` computes `v` vectors of pixels: the tails of the kernel's tile,
+    /// then the kernel itself.
+    entries: Vec<GemmFn>,
+    lanes: usize,
     mr: usize,
     nr: usize,
     /// 1x1, stride 1, no padding: `B`'s rows are runs of the input planes.
@@ -83,19 +88,31 @@ impl Gemm {
     pub(crate) fn new(g: &ConvGeom, isa: Isa, copy_rows: bool, forced: Option<usize>) -> Option<Result<Gemm, Error>> {
         let lanes = isa.lanes();
         let (m, k, p) = (g.out_c / g.groups, g.in_c / g.groups * g.h.kernel * g.w.kernel, g.h.output * g.w.output);
-        let fits = |i: usize, k: &KernelInfo| k.family == Family::Gemm && !k.indirect && gemm_entry(i, isa).is_some();
+        let gemm = |i: usize, k: &KernelInfo| k.family == Family::Gemm && !k.indirect && gemm_entry(i, isa).is_some();
+        // Tail tiles only when forced.
+        let fits = |i: usize, k: &KernelInfo| gemm(i, k) && (forced == Some(i) || !k.is_tail(isa));
         let kernel = pick(forced, fits, |k| {
             let (mr, nr) = (k.rows, k.vectors * lanes);
             (m.div_ceil(mr) * mr) as u128 * (p.div_ceil(nr) * nr) as u128
         })?;
-        let entry = gemm_entry(kernel, isa)?;
-        Some(Gemm::with_kernel(g, kernel, entry, lanes, copy_rows, (m, k, p)))
+        let tile = (KERNELS[kernel].rows, KERNELS[kernel].vectors);
+        // The kernel's tails: the same rows, fewer vectors (the generator emits them all;
+        // the kernel itself, which also computes partial panels, would stand in for a
+        // missing one).
+        let entries = (1..=tile.1)
+            .map(|v| {
+                let tail = (0..KERNELS.len())
+                    .find(|&i| gemm(i, &KERNELS[i]) && (KERNELS[i].rows, KERNELS[i].vectors) == (tile.0, v));
+                tail.and_then(|i| gemm_entry(i, isa)).or_else(|| gemm_entry(kernel, isa))
+            })
+            .collect::<Option<Vec<GemmFn>>>()?;
+        Some(Gemm::with_kernel(g, kernel, entries, lanes, copy_rows, (m, k, p)))
     }
 
     fn with_kernel(
         g: &ConvGeom,
         kernel: usize,
-        entry: GemmFn,
+        entries: Vec<GemmFn>,
         lanes: usize,
         copy_rows: bool,
         (m, k, p): (usize, usize, usize),
@@ -120,7 +137,8 @@ impl Gemm {
         let row_len = if g.w.stride > 1 { g.w.stride.min(g.w.input) * wp } else { g.w.input };
         Ok(Gemm {
             kernel,
-            entry,
+            entries,
+            lanes,
             mr,
             nr,
             copy_rows,
@@ -241,6 +259,8 @@ impl Gemm {
                 // LOOP 2: NR panels.
                 for jr in 0..panels {
                     let (q0, valid) = (p0 + jr * nr, nr.min(pixels - jr * nr));
+                    // The narrowest tile that covers the panel's valid pixels.
+                    let entry = self.entries[valid.div_ceil(self.lanes) - 1];
                     let (b, ldb) = if self.copy_rows {
                         (buf[jr * kcl * nr..].as_ptr(), nr)
                     } else {
@@ -265,14 +285,15 @@ impl Gemm {
                             load_c: kc0 > 0,
                             relu: relu && kc0 + kcl == self.k,
                         };
-                        // SAFETY: the entry is for the plan's ISA, which the CPU supports.
-                        // A: the tile's K x MR panel from kc0 holds >= kcl * MR floats. B:
-                        // kcl rows `ldb` apart of NR floats inside the packed block
+                        // SAFETY: the entry is for the plan's ISA, which the CPU supports,
+                        // a tile of MR rows and v <= NR / L vectors, v * L >= valid. A:
+                        // the tile's K x MR panel from kc0 holds >= kcl * MR floats. B:
+                        // kcl rows `ldb` apart of v * L <= NR floats inside the packed block
                         // (panel-major: panels * kcl * NR floats; row-major: columns
                         // jr*NR.. + NR of rows ld = panels * NR long). C: rows below m
                         // (< M of this group) and columns below valid (< P - q0) of image
                         // n, a region only this task (n, group, pixel block) writes.
-                        unsafe { (self.entry)(&args) };
+                        unsafe { entry(&args) };
                     }
                 }
             }

@@ -48,14 +48,23 @@ pub struct KernelInfo {
     pub indirect: bool,
     /// Bit `i` set: instantiated for `Isa::ALL[i]`.
     isas: u8,
+    /// Bit `i` set: on `Isa::ALL[i]` a tail of a wider GEMM tile only (see
+    /// [`KernelInfo::is_tail`]).
+    tail_isas: u8,
 }
 
 impl KernelInfo {
     /// Whether the kernel has an entry point for `isa` (tiles are sized to the register
     /// file: the 16-lane tiles exist for AVX-512 only, the 8-lane ones for AVX2/portable).
     pub fn has_isa(&self, isa: Isa) -> bool {
-        let bit = Isa::ALL.iter().position(|&i| i == isa).unwrap_or(0);
-        self.isas & (1 << bit) != 0
+        self.isas & (1 << isa_index(isa)) != 0
+    }
+
+    /// Whether, on `isa`, the GEMM kernel is only a tail of a wider tile (`gemm_m8_n1v`
+    /// of `gemm_m8_n3v` on AVX-512): it computes a GEMM's last partial panel and is never
+    /// picked for a whole GEMM, unless forced.
+    pub fn is_tail(&self, isa: Isa) -> bool {
+        self.tail_isas & (1 << isa_index(isa)) != 0
     }
 
     /// Whether the kernel computes convolutions with this kernel size and stride.
