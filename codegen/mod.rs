@@ -50,7 +50,7 @@ const DIRECT_GEOMS: [(Taps, usize, bool); 6] = [
 
 /// GEMM tiles `(mr, nrv, isas)`: `mr` rows (output channels) × `nrv` vectors of columns
 /// (pixels); same register budget as the direct tiles. Each also gets its tails, the
-/// `mr x v` tiles for `v < nrv` on the same ISAs: the drivers run a panel's last partial
+/// `mr x v` tiles for `v < nrv` on the same ISAs: the drivers run a plane's last partial
 /// panel on the narrowest tile that covers it (S5: 784 pixels = 16 panels of 48 and one
 /// of 16, computed at a third of the cost) and never pick a tail tile for a whole GEMM.
 const GEMM_TILES: [(usize, usize, u8); 4] = [(8, 3, 0b100), (6, 4, 0b100), (6, 2, 0b011), (4, 3, 0b011)];
@@ -189,9 +189,10 @@ struct TileIsas {
     tail: u8,
 }
 
-/// Every GEMM tile `(mr, nrv, isas, indirect)`: the main tiles of `GEMM_TILES` and their
-/// tails (merged where a tail is also a main tile, on other ISAs), in table order with the
-/// tails after their tile, then the indirect tiles.
+/// Every GEMM tile `(mr, nrv, isas, indirect)`: the main tiles of `GEMM_TILES` in table
+/// order (so the planner's ties between them break as in the table), then their tails
+/// (merged into a main tile of the same shape on other ISAs: `m6 x n2v` is a main tile on
+/// AVX2 and a tail of `m6 x n4v` on AVX-512), then the indirect tiles.
 fn gemm_tiles() -> Vec<(usize, usize, TileIsas, bool)> {
     let mut tiles: Vec<(usize, usize, TileIsas, bool)> = Vec::new();
     let mut add = |mr: usize, nrv: usize, main: u8, tail: u8| match tiles.iter_mut().find(|t| (t.0, t.1) == (mr, nrv)) {
@@ -203,6 +204,8 @@ fn gemm_tiles() -> Vec<(usize, usize, TileIsas, bool)> {
     };
     for (mr, nrv, isas) in GEMM_TILES {
         add(mr, nrv, isas, 0);
+    }
+    for (mr, nrv, isas) in GEMM_TILES {
         for v in 1..nrv {
             add(mr, v, 0, isas);
         }

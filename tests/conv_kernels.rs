@@ -132,7 +132,8 @@ fn direct_sweep(k: &KernelInfo) {
 
 /// GEMM kernel sweep through the implicit GEMM (3x3, stride 2, padding) and the 1x1
 /// path: output channels 1..=MR+1, pixel counts covering every vector tail, the panel
-/// width and a last panel of every vector count (run on the tile's tails).
+/// width and a last panel of every vector count (run on the tile's tails), also over
+/// several KC slices.
 fn gemm_sweep(k: &KernelInfo) {
     for isa in isas(k) {
         let l = isa.lanes();
@@ -147,6 +148,14 @@ fn gemm_sweep(k: &KernelInfo) {
                 let s3 = spec(2, oc, [3, 2 * p - 1], [3, 3], 2, Padding { top: 1, bottom: 2, left: 1, right: 1 }, 1);
                 let builder = Conv2dPlan::builder(&s3).isa(isa).algorithm(Algorithm::ImplicitGemm).kernel(k.name);
                 check(&s3, builder, Algorithm::ImplicitGemm, relu);
+            }
+        }
+        // 400 input channels: more than one KC slice (C read back between slices), with a
+        // last panel of every vector count, with and without ReLU.
+        for v in 0..k.vectors {
+            for relu in [false, true] {
+                let s = spec(400, k.rows + 1, [1, nr + v * l + 1], [1, 1], 1, Padding::ZERO, 1);
+                check(&s, Conv2dPlan::builder(&s).isa(isa).kernel(k.name), Algorithm::Gemm1x1, relu);
             }
         }
     }

@@ -24,13 +24,14 @@
 //! `KC` fills half of L1 with one `B` panel, `MC` half of L2 with `A`, `NC` a quarter of
 //! L2 with the packed `B` block, capped at `NC_CAP` panels (TLB reach of the row-major
 //! block) and shrunk so that there are 4 tasks per thread. The 1x1 path, whose packing is
-//! a copy of contiguous micro-panels, takes one panel a task: rayon then balances the
-//! threads to within one panel, which matters because a woken worker starts its first task
-//! 10-25 us after the caller on this machine (S5, 2 threads, 6 interleaved pairs, medians:
-//! 0.389 -> 0.380 ms against blocks of 3 panels). Tasks are split down to one each for
-//! stealing (`with_max_len(1)`). The last panel of a plane, if partial, runs on the tail
+//! a copy of contiguous micro-panels, takes one panel a task while all of `A` fits in half
+//! of L2 (each task streams all of `A`), split down to single tasks for stealing
+//! (`with_max_len(1)`): rayon then balances the threads to within one panel, which matters
+//! because a woken worker starts its first task 10-25 us after the caller on this machine
+//! (S5, 2 threads, 6 interleaved pairs, medians: 0.389 -> 0.382 ms against blocks of 3
+//! panels). The last panel of a plane, if partial, runs on the tail
 //! tile of just the vectors it has (`gemm_m8_n1v` for the 16 pixels past S5's 16 panels
-//! of 48: one thread, interleaved pairs, ~4% faster). The per-element summation order
+//! of 48: one thread, interleaved pairs, ~3% faster). The per-element summation order
 //! depends only on `KC`, never on the task split or the tile, so results are identical for
 //! any thread count.
 
@@ -95,19 +96,26 @@ impl Gemm {
         let gemm = |i: usize, k: &KernelInfo| k.family == Family::Gemm && !k.indirect && gemm_entry(i, isa).is_some();
         // Tail tiles only when forced.
         let fits = |i: usize, k: &KernelInfo| gemm(i, k) && (forced == Some(i) || !k.is_tail(isa));
+        // The work computed: rows padded to MR, full panels of NR pixels, and the last
+        // partial panel on its tail tile (whole vectors).
         let kernel = pick(forced, fits, |k| {
             let (mr, nr) = (k.rows, k.vectors * lanes);
-            (m.div_ceil(mr) * mr) as u128 * (p.div_ceil(nr) * nr) as u128
+            let pixels = p / nr * nr + (p % nr).div_ceil(lanes) * lanes;
+            (m.div_ceil(mr) * mr) as u128 * pixels as u128
         })?;
         let tile = (KERNELS[kernel].rows, KERNELS[kernel].vectors);
-        // The kernel's tails: the same rows, fewer vectors (the generator emits them all;
-        // the kernel itself, which also computes partial panels, would stand in for a
-        // missing one).
+        // The kernel's tails: the same rows, fewer vectors. The generator emits them all;
+        // if one were missing the kernel itself (which also computes partial panels) would
+        // stand in, at the cost of speed only.
         let entries = (1..=tile.1)
             .map(|v| {
-                let tail = (0..KERNELS.len())
-                    .find(|&i| gemm(i, &KERNELS[i]) && (KERNELS[i].rows, KERNELS[i].vectors) == (tile.0, v));
-                tail.and_then(|i| gemm_entry(i, isa)).or_else(|| gemm_entry(kernel, isa))
+                let tail = (0..KERNELS.len()).find_map(|i| {
+                    let t = &KERNELS[i];
+                    let found = gemm(i, t) && (t.rows, t.vectors) == (tile.0, v);
+                    found.then(|| gemm_entry(i, isa)).flatten()
+                });
+                debug_assert!(tail.is_some(), "no {}-vector tail of {}", v, KERNELS[kernel].name);
+                tail.or_else(|| gemm_entry(kernel, isa))
             })
             .collect::<Option<Vec<GemmFn>>>()?;
         Some(Gemm::with_kernel(g, kernel, entries, lanes, copy_rows, (m, k, p)))
@@ -129,12 +137,18 @@ impl Gemm {
         let kc = k.div_ceil(k.div_ceil(kc));
         // MC: an MC x KC block of A in half of L2.
         let mc = (l2 / 2 / (kc * f) / mr * mr).max(mr);
-        // NC: the packed KC x NC block of B in a quarter of L2, at most NC_CAP panels, and
-        // at least 4 tasks per thread when the image count is small; one panel for 1x1.
-        let nc_cache = (l2 / 4 / (kc * f) / nr * nr).max(nr);
-        let tasks_wanted = (4 * rayon::current_num_threads()).div_ceil(g.batch * g.groups);
-        let nc_split = p.div_ceil(tasks_wanted).div_ceil(nr) * nr;
-        let nc = if copy_rows { nr } else { nc_cache.min(nc_split).min(NC_CAP * nr).max(nr) };
+        // NC: one panel for 1x1 while all of A fits in half of L2 (a task streams all of A
+        // for its panels); otherwise the packed KC x NC block of B in a quarter of L2, at
+        // most NC_CAP panels, and at least 4 tasks per thread when the image count is small.
+        let one_panel = copy_rows && m.saturating_mul(k).saturating_mul(f) <= l2 / 2;
+        let nc = if one_panel {
+            nr
+        } else {
+            let nc_cache = (l2 / 4 / (kc * f) / nr * nr).max(nr);
+            let tasks_wanted = (4 * rayon::current_num_threads()).div_ceil(g.batch * g.groups);
+            let nc_split = p.div_ceil(tasks_wanted).div_ceil(nr) * nr;
+            nc_cache.min(nc_split).min(NC_CAP * nr).max(nr)
+        };
         let m_tiles = m.div_ceil(mr);
         // Phases at or past `iw` would be empty: a stride above the width keeps `iw` phases.
         let wp = g.w.input.div_ceil(g.w.stride);
@@ -208,7 +222,10 @@ impl Gemm {
         }
         let input = if sw > 1 { &self.phased[..] } else { input };
         let this = &*self;
-        (0..g.batch * g.groups * blocks).into_par_iter().with_max_len(1).for_each(|task| {
+        // One-panel 1x1 tasks are split down to single ones for stealing; other tasks as
+        // rayon's splitter sees fit.
+        let max_len = if self.copy_rows && self.nc == self.nr { 1 } else { usize::MAX };
+        (0..g.batch * g.groups * blocks).into_par_iter().with_max_len(max_len).for_each(|task| {
             let (image, b) = (task / blocks, task % blocks);
             let (n, grp) = (image / g.groups, image % g.groups);
             this.slots.with(|buf| this.task(g, input, out, relu, n, grp, b * this.nc, buf));

@@ -55,7 +55,7 @@ pub struct KernelInfo {
 
 impl KernelInfo {
     /// Whether the kernel has an entry point for `isa` (tiles are sized to the register
-    /// file: the 16-lane tiles exist for AVX-512 only, the 8-lane ones for AVX2/portable).
+    /// file: the widest tiles exist for AVX-512 only, some narrow ones for every ISA).
     pub fn has_isa(&self, isa: Isa) -> bool {
         self.isas & (1 << isa_index(isa)) != 0
     }
