@@ -214,7 +214,8 @@ macro_rules! kernel_test {
 sverka::for_each_kernel!(kernel_test);
 
 /// The depthwise kernel (not generated) on every ISA: row widths around 1 and 4 vectors;
-/// heights 5 and 19 (odd counts of 2-row blocks, a partial last block).
+/// heights 5 and 19 (odd counts of 2-row blocks, a partial last block); 3x3 with and
+/// without dilation, asymmetric padding, a 2x5 kernel.
 #[test]
 fn depthwise_kernel() {
     for isa in Isa::ALL {
@@ -225,9 +226,14 @@ fn depthwise_kernel() {
         let l = isa.lanes();
         let widths = (1..=l + 1).chain([4 * l - 1, 4 * l, 4 * l + 1, 5 * l + 3]);
         for (h, w) in [5, 19].into_iter().flat_map(|h| widths.clone().map(move |w| (h, w))) {
-            for (kern, dil, pad) in
-                [([3, 3], 1, Padding::uniform(1)), ([2, 5], 2, Padding { top: 0, bottom: 2, left: 3, right: 1 })]
-            {
+            // 3x3 without dilation takes the unrolled blocks; the rest the tap loops.
+            let asym = Padding { top: 0, bottom: 2, left: 2, right: 0 };
+            for (kern, dil, pad) in [
+                ([3, 3], 1, Padding::uniform(1)),
+                ([3, 3], 1, asym),
+                ([3, 3], 2, Padding::uniform(2)),
+                ([2, 5], 2, Padding { top: 0, bottom: 2, left: 3, right: 1 }),
+            ] {
                 let s = Conv2dSpec { groups: 5, ..spec(5, 5, [h, w], kern, 1, pad, dil) };
                 if s.output().is_err() {
                     continue;

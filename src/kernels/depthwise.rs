@@ -30,16 +30,24 @@ pub(crate) struct DepthwiseArgs {
 }
 
 /// `R` output rows from `y` × `U` vectors from column `x0`: `R * U` independent
-/// accumulator chains; `n` valid floats in the last vector of each row.
+/// accumulator chains; `n` valid floats in the last vector of each row. With `K3` the
+/// kernel is 3x3 without dilation, as constants: the tap loops unroll and a padded row
+/// shared by the block's output rows is loaded once (2 rows x 4 vectors: 48 loads for 72
+/// FMAs instead of 72).
 ///
 /// # Safety
-/// The CPU supports `S`; `a` satisfies the contract of [`DepthwiseArgs`], rows `y..y + R`
-/// are below `oh` and columns `x0..x0 + (U - 1) * L + n` below `ow`.
+/// The CPU supports `S`; `a` satisfies the contract of [`DepthwiseArgs`] (and is 3x3
+/// without dilation if `K3`), rows `y..y + R` are below `oh` and columns `x0..x0 + (U - 1)
+/// * L + n` below `ow`.
 #[inline(always)]
-unsafe fn block<S: Simd, const R: usize, const U: usize>(a: &DepthwiseArgs, y: usize, x0: usize, n: usize) {
+unsafe fn block<S: Simd, const R: usize, const U: usize, const K3: bool>(
+    a: &DepthwiseArgs,
+    y: usize,
+    x0: usize,
+    n: usize,
+) {
     let l = S::LANES;
-    let [kh, kw] = a.kernel;
-    let [dh, dw] = a.dilation;
+    let ([kh, kw], [dh, dw]) = if K3 { ([3, 3], [1, 1]) } else { (a.kernel, a.dilation) };
     // SAFETY: reads stay inside the padded plane (with its slack) and writes inside output
     // rows y..y + R, per the contract; the caller guarantees the ISA.
     unsafe {
@@ -72,12 +80,23 @@ unsafe fn block<S: Simd, const R: usize, const U: usize>(a: &DepthwiseArgs, y: u
 }
 
 /// The depthwise kernel for one plane: blocks of 2 rows × up to 4 vectors (8 independent
-/// FMA chains hide the FMA latency), the last vector of a row masked.
+/// FMA chains hide the FMA latency), the last vector of a row masked; 3x3 kernels without
+/// dilation take the unrolled blocks.
 ///
 /// # Safety
 /// The CPU supports `S`; `a` satisfies the contract of [`DepthwiseArgs`].
 #[inline(always)]
 unsafe fn depthwise<S: Simd>(a: &DepthwiseArgs) {
+    // SAFETY: forwarded; the K3 blocks only for a 3x3 kernel without dilation.
+    unsafe { if a.kernel == [3, 3] && a.dilation == [1, 1] { blocks::<S, true>(a) } else { blocks::<S, false>(a) } }
+}
+
+/// The rows and vectors of a plane in [`block`]s.
+///
+/// # Safety
+/// As [`block`]'s.
+#[inline(always)]
+unsafe fn blocks<S: Simd, const K3: bool>(a: &DepthwiseArgs) {
     let l = S::LANES;
     let vectors = a.ow.div_ceil(l);
     let tail = a.ow - (vectors - 1) * l;
@@ -92,14 +111,14 @@ unsafe fn depthwise<S: Simd>(a: &DepthwiseArgs) {
             // the last one masked to n.
             unsafe {
                 match (rows, u) {
-                    (2, 4) => block::<S, 2, 4>(a, y, v * l, n),
-                    (2, 3) => block::<S, 2, 3>(a, y, v * l, n),
-                    (2, 2) => block::<S, 2, 2>(a, y, v * l, n),
-                    (2, _) => block::<S, 2, 1>(a, y, v * l, n),
-                    (_, 4) => block::<S, 1, 4>(a, y, v * l, n),
-                    (_, 3) => block::<S, 1, 3>(a, y, v * l, n),
-                    (_, 2) => block::<S, 1, 2>(a, y, v * l, n),
-                    _ => block::<S, 1, 1>(a, y, v * l, n),
+                    (2, 4) => block::<S, 2, 4, K3>(a, y, v * l, n),
+                    (2, 3) => block::<S, 2, 3, K3>(a, y, v * l, n),
+                    (2, 2) => block::<S, 2, 2, K3>(a, y, v * l, n),
+                    (2, _) => block::<S, 2, 1, K3>(a, y, v * l, n),
+                    (_, 4) => block::<S, 1, 4, K3>(a, y, v * l, n),
+                    (_, 3) => block::<S, 1, 3, K3>(a, y, v * l, n),
+                    (_, 2) => block::<S, 1, 2, K3>(a, y, v * l, n),
+                    _ => block::<S, 1, 1, K3>(a, y, v * l, n),
                 }
             }
             v += u;
