@@ -15,8 +15,11 @@ use crate::spec::ConvGeom;
 /// A planned depthwise convolution.
 pub(crate) struct Depthwise {
     entry: unsafe fn(&DepthwiseArgs),
-    /// Padded row length.
+    /// Padded row length, a multiple of `L`.
     cols: usize,
+    /// Floats before the padded plane in the scratch, so that the first interior column
+    /// is vector-aligned in every row.
+    lead: usize,
     weights: Vec<f32>,
     bias: Vec<f32>,
     slots: Slots,
@@ -30,14 +33,20 @@ impl Depthwise {
 
     /// Plans `g`; the caller checked [`Depthwise::accepts`].
     pub(crate) fn new(g: &ConvGeom, isa: Isa) -> Result<Depthwise, Error> {
+        let l = isa.lanes();
         let rows = g.h.input + g.h.pad_begin + g.h.pad_end;
-        let cols = g.w.input + g.w.pad_begin + g.w.pad_end;
+        // Rows a whole number of vectors long, the plane shifted so that the first
+        // interior column (for a "same" 3x3, the middle tap's) is vector-aligned: one of
+        // a 3x3's three loads of a row is aligned, and the others straddle cache lines.
+        let cols = (g.w.input + g.w.pad_begin + g.w.pad_end).div_ceil(l) * l;
+        let lead = (l - g.w.pad_begin % l) % l;
         // The last row's partial vector reads up to L - 1 floats past the plane.
-        let scratch = padded_plane(g, rows, cols)?.checked_add(isa.lanes());
+        let scratch = padded_plane(g, rows, cols)?.checked_add(lead + l);
         let scratch = scratch.ok_or(Error::Overflow { what: "depthwise scratch" })?;
         Ok(Depthwise {
             entry: depthwise_entry(isa),
             cols,
+            lead,
             weights: crate::error::try_zeroed(g.weight_len)?,
             bias: crate::error::try_zeroed(g.out_c)?,
             slots: Slots::new(scratch)?,
@@ -83,13 +92,13 @@ impl Depthwise {
         // thread; 0.286 -> 0.247 and 0.247 -> 0.244 at 2).
         let next = input.get((plane + 1) * in_plane..(plane + 2) * in_plane);
         for (y, row) in src.chunks_exact(w.input).enumerate() {
-            buf[(y + h.pad_begin) * self.cols + w.pad_begin..][..w.input].copy_from_slice(row);
+            buf[self.lead + (y + h.pad_begin) * self.cols + w.pad_begin..][..w.input].copy_from_slice(row);
             for line in next.iter().flat_map(|next| next[y * w.input..][..w.input].chunks(64 / 4)) {
                 prefetch_l2(line.as_ptr());
             }
         }
         let args = DepthwiseArgs {
-            x: buf.as_ptr(),
+            x: buf[self.lead..].as_ptr(),
             cols: self.cols,
             w: self.weights[c * taps..][..taps].as_ptr(),
             kernel: [h.kernel, w.kernel],
