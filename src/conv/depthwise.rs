@@ -112,11 +112,12 @@ impl Depthwise {
             ldo: w.output,
             relu,
         };
-        // SAFETY: the entry is for the plan's ISA. With stride 1, rows = oh +
-        // (kh-1)*dh and cols = ow + (kw-1)*dw, so every read is inside the padded
-        // plane except the last row's partial vector, which stays within the L
-        // floats of slack; the output plane `plane` (oh x ow floats) is written
-        // by this task only.
+        // SAFETY: the entry is for the plan's ISA. `x` is `lead` floats into the scratch,
+        // which holds the rows x cols plane and L floats of slack after it. With stride 1,
+        // rows = oh + (kh-1)*dh and cols >= ow + (kw-1)*dw (rounded up to L), so every
+        // read is inside the padded plane except the last row's partial vector, which
+        // stays within the slack; the output plane `plane` (oh x ow floats) is written by
+        // this task only.
         unsafe { (self.entry)(&args) };
     }
 }
