@@ -55,7 +55,6 @@ pub(crate) struct Gemm {
     /// `entries[v - 1]` computes `v` vectors of pixels: the tails of the kernel's tile,
     /// then the kernel itself.
     entries: Vec<GemmFn>,
-    lanes: usize,
     mr: usize,
     nr: usize,
     /// 1x1, stride 1, no padding: `B`'s rows are runs of the input planes.
@@ -156,7 +155,6 @@ impl Gemm {
         Ok(Gemm {
             kernel,
             entries,
-            lanes,
             mr,
             nr,
             copy_rows,
@@ -246,6 +244,8 @@ impl Gemm {
         buf: &mut [f32],
     ) {
         let (mr, nr, kc, p) = (self.mr, self.nr, self.kc, self.p);
+        // Floats per vector: the tile is NR floats in `entries.len()` vectors.
+        let lanes = nr / self.entries.len();
         let icg = g.in_c / g.groups;
         let plane = g.h.input * self.row_len;
         let image = &input[(n * g.in_c + grp * icg) * plane..][..icg * plane];
@@ -281,7 +281,7 @@ impl Gemm {
                 for jr in 0..panels {
                     let (q0, valid) = (p0 + jr * nr, nr.min(pixels - jr * nr));
                     // The narrowest tile that covers the panel's valid pixels.
-                    let entry = self.entries[valid.div_ceil(self.lanes) - 1];
+                    let entry = self.entries[valid.div_ceil(lanes) - 1];
                     let (b, ldb) = if self.copy_rows {
                         (buf[jr * kcl * nr..].as_ptr(), nr)
                     } else {
