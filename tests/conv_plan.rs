@@ -196,10 +196,10 @@ fn bitwise_identical_for_any_thread_count() {
         conv(64, 72, 9, [1, 1, 0, 1], 1),
         conv(12, 12, 19, [3, 1, 1, 1], 12),
         Conv2dSpec { batch: 3, ..conv(8, 12, 11, [3, 1, 1, 2], 2) },
-        // Winograd and direct with a batch: per-image tasks at 1 and 2 threads, row bands
-        // at 3.
-        Conv2dSpec { batch: 5, ..conv(24, 40, 9, [3, 1, 1, 1], 1) },
-        Conv2dSpec { batch: 5, ..conv(24, 40, 9, [3, 1, 2, 1], 1) },
+        // Winograd and direct with a batch: per-image tasks at 1 and 2 threads (8 images a
+        // thread), row bands at 3.
+        Conv2dSpec { batch: 17, ..conv(24, 40, 9, [3, 1, 1, 1], 1) },
+        Conv2dSpec { batch: 17, ..conv(24, 40, 9, [3, 1, 2, 1], 1) },
     ];
     for isa in isas() {
         for s in &specs {
@@ -314,15 +314,15 @@ fn direct_row_bands_match_reference() {
 /// Winograd against the reference at 1, 2 and 3 threads: every tile remainder (output
 /// sizes 1 to 13, odd and even), dilations 1 to 3 per axis (row and column phases),
 /// asymmetric padding up to "same", kernels split into 3x3 pieces (3x5, 5x5, 6x6), channel
-/// counts off the vector width, batch 1 (row-band tasks) and 5 (per-image tasks at 1 and
-/// 2 threads), with and without ReLU.
+/// counts off the vector width, batch 1 (row-band tasks), 5 (per-image tasks at 1 thread)
+/// and 17 (per-image at 1 and 2 threads), with and without ReLU.
 #[test]
 fn winograd_matches_reference() {
     let shapes = [
         // (h, w, kernel, dilation, padding (top, bottom, left, right), in, out, batch)
         (1, 1, [3, 3], [1, 1], (1, 1, 1, 1), 17, 5, 1),
         (2, 5, [3, 3], [1, 1], (0, 1, 1, 0), 8, 16, 1),
-        (7, 6, [3, 3], [1, 1], (1, 1, 1, 1), 33, 40, 5),
+        (7, 6, [3, 3], [1, 1], (1, 1, 1, 1), 33, 40, 17),
         (13, 9, [3, 3], [1, 1], (1, 0, 0, 1), 20, 33, 1),
         (9, 11, [3, 3], [2, 2], (2, 2, 2, 2), 16, 17, 1),
         (12, 7, [3, 3], [2, 1], (1, 2, 0, 1), 24, 9, 5),

@@ -13,8 +13,6 @@
 use std::ops::Range;
 use std::sync::Mutex;
 
-use rayon::prelude::*;
-
 use super::plan::{Aligned, OutPtr, Slots, misalignment};
 use crate::error::Error;
 use crate::isa::Isa;
@@ -85,8 +83,8 @@ impl Blocked {
 
     /// Reorders the whole NCHW batch into `blocked` (`[n][icb][rows][cols][L]`), in
     /// parallel tasks of input-row bands (all channel blocks), 2 per thread, in image then
-    /// band order: with rayon's halving split a thread reorders the rows it will mostly
-    /// compute from when the compute tasks are ordered the same way.
+    /// band order: on `tasks::for_each`'s fixed ranges a thread reorders the rows it will
+    /// mostly compute from when the compute tasks are ordered the same way.
     pub(crate) fn reorder_batch(&self, g: &ConvGeom, input: &[f32], blocked: &mut [f32]) {
         assert!(blocked.len() >= g.batch * self.image_len());
         let in_image = g.in_c * g.h.input * g.w.input;
@@ -95,7 +93,7 @@ impl Blocked {
         let part = ih.div_ceil(parts);
         let bands = ih.div_ceil(part);
         let dst = OutPtr(blocked.as_mut_ptr());
-        (0..g.batch * bands).into_par_iter().for_each(|task| {
+        super::tasks::for_each(g.batch * bands, |task| {
             let (n, pi) = (task / bands, task % bands);
             let ys = pi * part..((pi + 1) * part).min(ih);
             for b in 0..self.icb {
@@ -208,10 +206,18 @@ impl Blocked {
     }
 }
 
+/// Images per thread from which a batch runs as per-image tasks on more than one thread.
+/// A per-image task reorders its image into the thread's own buffer, which stays in L2,
+/// but the threads can end up to one image apart: S7 (8 images) on 2 threads ran 5-6%
+/// faster as row-band tasks on a batch buffer, S2 (64 images) 0.5-2% slower (paired
+/// blocks in one process). With one thread, per-image tasks from 2 images (S7: 1.4%
+/// faster).
+const IMAGES_PER_THREAD: usize = 8;
+
 /// A plan's copy of the input in a [`Blocked`] layout, and the way tasks get at it: with a
-/// large batch (at least 2 images per thread, decided at plan time) one buffer per thread,
-/// reused image after image so it stays in L2; otherwise one batch-sized buffer, filled in
-/// parallel before the tasks run.
+/// large batch (2 images or more on one thread, [`IMAGES_PER_THREAD`] a thread on more;
+/// decided at plan time) one buffer per thread, reused image after image so it stays in
+/// L2; otherwise one batch-sized buffer, filled in parallel before the tasks run.
 pub(crate) struct BlockedInput {
     pub layout: Blocked,
     images: Option<Slots>,
@@ -223,7 +229,8 @@ pub(crate) struct BlockedInput {
 impl BlockedInput {
     /// The buffers for `g`'s batch in `layout`, sized for the current rayon pool.
     pub(crate) fn new(g: &ConvGeom, layout: Blocked) -> Result<BlockedInput, Error> {
-        let per_image = g.batch >= 2 * rayon::current_num_threads();
+        let threads = rayon::current_num_threads();
+        let per_image = g.batch >= 2 && (threads == 1 || g.batch >= IMAGES_PER_THREAD * threads);
         let images = if per_image { Some(Slots::new(layout.image_len())?) } else { None };
         let batch =
             Aligned::zeroed(if per_image { 0 } else { product("blocked input", &[g.batch, layout.image_len()])? })?;
@@ -245,7 +252,7 @@ impl BlockedInput {
         let in_image = g.in_c * g.h.input * g.w.input;
         if let Some(images) = &self.images {
             let layout = &self.layout;
-            (0..g.batch).into_par_iter().for_each(|n| {
+            super::tasks::for_each(g.batch, |n| {
                 images.with(|image| {
                     layout.reorder(g, &input[n * in_image..][..in_image], image);
                     for t in 0..tasks {
@@ -260,7 +267,7 @@ impl BlockedInput {
         let mut guard = self.batch.lock().unwrap_or_else(|e| e.into_inner());
         self.layout.reorder_batch(g, input, &mut guard);
         let batch = &**guard;
-        (0..g.batch * tasks).into_par_iter().for_each(|i| {
+        super::tasks::for_each(g.batch * tasks, |i| {
             let n = i / tasks;
             task(&batch[n * image_len..][..image_len], n, i % tasks);
         });

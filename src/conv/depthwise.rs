@@ -3,8 +3,6 @@
 //! L2 as it goes), then the vector kernel of [`crate::kernels::depthwise`] along the
 //! output rows.
 
-use rayon::prelude::*;
-
 use super::blocked::padded_plane;
 use super::plan::{OutPtr, Slots};
 use crate::error::Error;
@@ -69,7 +67,7 @@ impl Depthwise {
         // Runs of planes per task (8 tasks per thread): one scratch-slot lock per run.
         let planes = g.batch * g.in_c;
         let run = planes.div_ceil(8 * rayon::current_num_threads()).max(1);
-        (0..planes.div_ceil(run)).into_par_iter().for_each(|task| {
+        super::tasks::for_each(planes.div_ceil(run), |task| {
             this.slots.with(|buf| {
                 for plane in task * run..((task + 1) * run).min(planes) {
                     this.plane(g, input, plane, buf, out, relu);

@@ -19,15 +19,16 @@
 //! tile of a row reads, so the kernel never needs a bounds check. The reorder is the one
 //! extra copy of the input a plan owns.
 //!
-//! Tasks: with at least 2 images per thread (at plan time), one task per image reorders it
-//! into the thread's own blocked-image buffer (reused image after image, so it stays in L2
-//! instead of a batch-sized buffer streaming through memory) and computes all of it; with
-//! fewer images every image is reordered into a batch-sized buffer first (2 bands of
-//! input rows per thread) and split into (band of output rows, output-channel block)
-//! tasks, 8 per thread, so that batch 1 uses every core. Both phases are band-major, so
-//! with rayon's halving split a thread mostly computes from input rows it reordered into
-//! its own L2 (S4 at 2 threads: 0.50-0.55 -> 0.445 ms, S3 0.81-0.87 -> 0.78 ms, paired
-//! runs). Within a task:
+//! Tasks: with a large batch (`BlockedInput`'s rule, at plan time), one task per image
+//! reorders it into the thread's own blocked-image buffer (reused image after image, so it
+//! stays in L2 instead of a batch-sized buffer streaming through memory) and computes all
+//! of it; with fewer images every image is reordered into a batch-sized buffer first (2
+//! bands of input rows per thread) and split into (band of output rows, output-channel
+//! block) tasks, 8 per thread, so that batch 1 uses every core. Both phases are
+//! band-major and run on `tasks::for_each`'s fixed ranges, so a thread computes mostly
+//! from input rows it reordered into its own L2 (S4 at 2 threads: 0.50-0.55 -> 0.445 ms,
+//! S3 0.81-0.87 -> 0.78 ms, paired runs, when rayon's halving split did this most of the
+//! time). Within a task:
 //!
 //! ```text
 //! for group of R rows in the band              R rows x OW x OB accumulators: L1/4

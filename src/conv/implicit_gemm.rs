@@ -25,10 +25,10 @@
 //! L2 with the packed `B` block, capped at `NC_CAP` panels (TLB reach of the row-major
 //! block) and shrunk so that there are 4 tasks per thread. The 1x1 path, whose packing is
 //! a copy of contiguous micro-panels, takes one panel a task while all of `A` fits in half
-//! of L2 (each task streams all of `A`), split down to single tasks for stealing
-//! (`with_max_len(1)`): rayon then balances the threads to within one panel, which matters
-//! because a woken worker starts its first task 10-25 us after the caller on this machine
-//! (S5, 2 threads, 6 interleaved pairs, medians: 0.389 -> 0.382 ms against blocks of 3
+//! of L2 (each task streams all of `A`); `tasks::for_each` steals single tasks, so the
+//! threads end within one panel of each other, which matters because a woken worker
+//! starts its first task some microseconds after the caller (10-25 us on some machines;
+//! S5, 2 threads, 6 interleaved pairs, medians: 0.389 -> 0.382 ms against blocks of 3
 //! panels). The last panel of a plane, if partial, runs on the tail
 //! tile of just the vectors it has (`gemm_m8_n1v` for the 16 pixels past S5's 16 panels
 //! of 48: one thread, interleaved pairs, ~3% faster). The per-element summation order
@@ -220,10 +220,7 @@ impl Gemm {
         }
         let input = if sw > 1 { &self.phased[..] } else { input };
         let this = &*self;
-        // One-panel 1x1 tasks are split down to single ones for stealing; other tasks as
-        // rayon's splitter sees fit.
-        let max_len = if self.copy_rows && self.nc == self.nr { 1 } else { usize::MAX };
-        (0..g.batch * g.groups * blocks).into_par_iter().with_max_len(max_len).for_each(|task| {
+        super::tasks::for_each(g.batch * g.groups * blocks, |task| {
             let (image, b) = (task / blocks, task % blocks);
             let (n, grp) = (image / g.groups, image % g.groups);
             this.slots.with(|buf| this.task(g, input, out, relu, n, grp, b * this.nc, buf));
