@@ -20,40 +20,17 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Samples, data, pool, report_flops, thread_counts};
+use common::{SHAPES, Samples, data, pool, report_flops, shape_spec, thread_counts};
 use criterion::{Criterion, criterion_group, criterion_main};
 use sverka::kernels::KERNELS;
 use sverka::{Algorithm, Conv2dPlan, Conv2dSpec, Isa, Padding};
 
-/// `(id, N, C, H=W, K, kernel, stride, pad, dilation, groups)` of DESIGN §5.
-const SHAPES: [(&str, [usize; 9]); 9] = [
-    ("S1", [64, 1, 28, 32, 3, 1, 1, 1, 1]),
-    ("S2", [64, 32, 14, 64, 3, 1, 1, 1, 1]),
-    ("S3", [1, 64, 56, 64, 3, 1, 1, 1, 1]),
-    ("S4", [1, 64, 56, 128, 3, 2, 1, 1, 1]),
-    ("S5", [1, 256, 28, 256, 1, 1, 0, 1, 1]),
-    ("S6", [1, 64, 56, 64, 3, 1, 2, 2, 1]),
-    ("S7", [8, 32, 32, 64, 5, 1, 2, 1, 1]),
-    ("S8", [1, 3, 224, 64, 7, 2, 3, 1, 1]),
-    ("S9", [1, 256, 56, 256, 3, 1, 1, 1, 256]),
-];
-
 fn conv2d(c: &mut Criterion) {
-    for (id, [n, ch, hw, k, kern, stride, pad, dil, groups]) in SHAPES {
-        let s = Conv2dSpec {
-            batch: n,
-            in_channels: ch,
-            out_channels: k,
-            input: [hw, hw],
-            kernel: [kern, kern],
-            stride: [stride, stride],
-            padding: Padding::uniform(pad),
-            dilation: [dil, dil],
-            groups,
-        };
+    for (id, shape) in SHAPES {
+        let s = shape_spec(shape);
         let x = data(s.input_len().unwrap(), 1);
         let w = data(s.weight_len().unwrap(), 2);
-        let b = data(k, 3);
+        let b = data(s.out_channels, 3);
         let mut y = vec![0.0; s.output_len().unwrap()];
         let flops = s.flops().unwrap();
         for threads in thread_counts() {

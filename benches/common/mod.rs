@@ -7,6 +7,34 @@ use std::time::{Duration, Instant};
 
 pub mod peak;
 
+/// `(id, N, C, H=W, K, kernel, stride, pad, dilation, groups)` of DESIGN §5.
+pub const SHAPES: [(&str, [usize; 9]); 9] = [
+    ("S1", [64, 1, 28, 32, 3, 1, 1, 1, 1]),
+    ("S2", [64, 32, 14, 64, 3, 1, 1, 1, 1]),
+    ("S3", [1, 64, 56, 64, 3, 1, 1, 1, 1]),
+    ("S4", [1, 64, 56, 128, 3, 2, 1, 1, 1]),
+    ("S5", [1, 256, 28, 256, 1, 1, 0, 1, 1]),
+    ("S6", [1, 64, 56, 64, 3, 1, 2, 2, 1]),
+    ("S7", [8, 32, 32, 64, 5, 1, 2, 1, 1]),
+    ("S8", [1, 3, 224, 64, 7, 2, 3, 1, 1]),
+    ("S9", [1, 256, 56, 256, 3, 1, 1, 1, 256]),
+];
+
+/// The conv2d spec of a [`SHAPES`] row.
+pub fn shape_spec([n, ch, hw, k, kern, stride, pad, dil, groups]: [usize; 9]) -> sverka::Conv2dSpec {
+    sverka::Conv2dSpec {
+        batch: n,
+        in_channels: ch,
+        out_channels: k,
+        input: [hw, hw],
+        kernel: [kern, kern],
+        stride: [stride, stride],
+        padding: sverka::Padding::uniform(pad),
+        dilation: [dil, dil],
+        groups,
+    }
+}
+
 /// A rayon pool of `threads` workers to run the timed calls in.
 pub fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool")
