@@ -4,10 +4,14 @@
 The machine's speed drifts by 10-30% within minutes, so timing each engine for a few
 seconds one after the other compares drifts as much as engines. Here each round times a
 block of BLOCK seconds of every engine in turn (PyTorch NCHW, PyTorch channels_last,
-ONNX Runtime, sverka through `benches/peer_blocks.rs`, the order rotating every round);
-per engine the figure is the median of its rounds' mean times, and the speed-up is the
-median over rounds of (the faster peer's block / sverka's block), a paired ratio that
-drift moves much less.
+ONNX Runtime, sverka through `benches/peer_blocks.rs`, the order rotating every round,
+a pause after each block: ONNX Runtime's idle threads spin for ~50 ms after a run,
+which would take a core from whichever engine comes next);
+per engine the figure is the median of its rounds' mean times. The faster peer is the one
+with the lower median, and the speed-up the median over rounds of (its block / sverka's
+block in the same round), a paired ratio that drift moves much less. (Not the fastest
+peer of each round: the least of three noisy times is biased low when the peers are
+close.)
 
     /tmp/peers/bin/python scripts/vs_peers.py            # all shapes, 1 and 2 threads
     /tmp/peers/bin/python scripts/vs_peers.py S4 S8 --rounds 15
@@ -43,6 +47,8 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--block", type=float, default=0.25, help="seconds per engine per round")
+    ap.add_argument("--settle", type=float, default=0.1,
+                    help="idle seconds after each block (ONNX Runtime's threads spin ~50 ms after a run)")
     a = ap.parse_args()
 
     import torch
@@ -51,7 +57,7 @@ def main():
     torch.set_num_interop_threads(1)
     subprocess.run(["cargo", "bench", "--bench", "peer_blocks", "--no-run"], check=True, cwd=os.path.join(HERE, ".."),
                    stderr=subprocess.DEVNULL)
-    print("| id | threads | sverka ms | PyTorch NCHW ms | PyTorch channels_last ms | ORT ms | speed-up vs faster peer (paired median, min-max) | plan |")
+    print("| id | threads | sverka ms | PyTorch NCHW ms | PyTorch channels_last ms | ORT ms | speed-up vs faster peer (paired median, min-max of rounds) | plan |")
     print("|---|---|---|---|---|---|---|---|")
     for sid in a.shapes:
         s = next(x for x in peers_bench.SHAPES if x["id"] == sid)
@@ -76,7 +82,6 @@ def main():
                 "sverka": lambda: None,
             }
             times = {k: [] for k in engines}
-            ratios = []
             with torch.no_grad():
                 for rnd in range(a.rounds + 1):
                     names = list(engines)
@@ -84,16 +89,17 @@ def main():
                     got = {}
                     for name in names:
                         got[name] = sverka(threads, a.block) if name == "sverka" else block(engines[name], a.block)
+                        time.sleep(a.settle)
                     if rnd == 0:
                         continue  # warm-up round
                     for k, v in got.items():
                         times[k].append(v)
-                    ratios.append(min(v for k, v in got.items() if k != "sverka") / got["sverka"])
             med = {k: statistics.median(v) for k, v in times.items()}
             faster = min(("torch nchw", "torch channels_last", "ort"), key=lambda k: med[k])
+            ratios = [p / q for p, q in zip(times[faster], times["sverka"])]
             print(f"| {sid} | {threads} | {med['sverka']:.3f} | {med['torch nchw']:.3f} | {med['torch channels_last']:.3f} | "
                   f"{med['ort']:.3f} | {statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}; "
-                  f"faster peer by median: {faster}) | `{plan}` |", flush=True)
+                  f"{faster}) | `{plan}` |", flush=True)
         proc.stdin.close()
         proc.wait()
 

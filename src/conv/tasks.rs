@@ -57,11 +57,10 @@ pub(crate) fn for_each(n: usize, task: impl Fn(usize) + Sync) {
     // Units of `per` tasks, so that unit indices fit the packed u32 halves.
     let per = n.div_ceil(u32::MAX as usize);
     let units = n.div_ceil(per);
-    // Both bounds <= units <= u32::MAX; ranges past `threads` stay empty.
-    let ranges: [Range; MAX_RANGES] = std::array::from_fn(|t| {
-        let t = t.min(threads);
-        Range::new((t * units / threads) as u32, ((t + 1).min(threads) * units / threads) as u32)
-    });
+    // Range t is units [t * units / T, (t + 1) * units / T), in u64 (t <= 64, units <=
+    // u32::MAX), so both bounds fit a u32; ranges past `threads` stay empty.
+    let bound = |t: usize| (t.min(threads) as u64 * units as u64 / threads as u64) as u32;
+    let ranges: [Range; MAX_RANGES] = std::array::from_fn(|t| Range::new(bound(t), bound(t + 1)));
     let work = || {
         let me = rayon::current_thread_index().unwrap_or(0) % threads;
         for k in 0..threads {
