@@ -207,8 +207,8 @@ impl Direct {
         }
         // Few images: (band of rows, output-channel block) tasks, 8 per thread for load
         // balance, so that batch 1 uses every core. Band-major: consecutive tasks (which
-        // rayon hands to one thread) share input rows, so a thread reads mostly its own
-        // part of the blocked image.
+        // `tasks::for_each` hands to one thread) share input rows, so a thread reads
+        // mostly its own part of the blocked image.
         let band = oh.div_ceil((8 * rayon::current_num_threads()).div_ceil(g.batch * self.n_ob).clamp(1, oh));
         self.input.run(g, input, oh.div_ceil(band) * self.n_ob, |image, n, task| {
             let (bi, o) = (task / self.n_ob, task % self.n_ob);
