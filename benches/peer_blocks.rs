@@ -4,9 +4,10 @@
 //! the differences being measured.
 //!
 //! `cargo bench --bench peer_blocks -- S4` plans shape S4 of DESIGN §5 (same data as
-//! `benches/conv2d.rs`) once per thread count, prints `READY <plan>`, then reads lines
+//! `benches/conv2d.rs`), prints `READY <plan>` (its one-thread plan), then reads lines
 //! `<threads> <seconds>` from stdin: for each it calls `Conv2dPlan::run` in a pool of
-//! that many threads for at least that long and prints the mean milliseconds a call.
+//! that many threads (planned there on first use) for at least that long and prints the
+//! mean milliseconds a call.
 
 mod common;
 
@@ -28,20 +29,24 @@ fn main() {
     let w = data(s.weight_len().unwrap(), 2);
     let b = data(s.out_channels, 3);
     let mut y = vec![0.0; s.output_len().unwrap()];
-    let mut plans: Vec<_> = (1..=2)
-        .map(|threads| {
-            let pool = pool(threads);
-            let plan = pool.install(|| Conv2dPlan::new(&s, &w, Some(&b))).expect("plan");
-            (pool, plan)
-        })
-        .collect();
+    // A plan per thread count, each built in its own pool (it sizes its scratch for it).
+    let plan_in = |threads: usize| {
+        let pool = pool(threads);
+        let plan = pool.install(|| Conv2dPlan::new(&s, &w, Some(&b))).expect("plan");
+        (pool, plan)
+    };
+    let mut plans = vec![plan_in(1)];
     println!("READY {}", plans[0].1);
     for line in std::io::stdin().lock().lines() {
         let line = line.expect("stdin");
         let mut words = line.split_whitespace();
         let (Some(threads), Some(secs)) = (words.next(), words.next()) else { break };
         let (threads, secs): (usize, f64) = (threads.parse().expect("threads"), secs.parse().expect("seconds"));
-        let (pool, plan) = &mut plans[threads.clamp(1, 2) - 1];
+        let threads = threads.max(1);
+        while plans.len() < threads {
+            plans.push(plan_in(plans.len() + 1));
+        }
+        let (pool, plan) = &mut plans[threads - 1];
         let ms = pool.install(|| {
             let (start, mut calls) = (Instant::now(), 0u32);
             while calls == 0 || start.elapsed().as_secs_f64() < secs {

@@ -14,7 +14,7 @@ peer of each round: the least of three noisy times is biased low when the peers 
 close.)
 
     /tmp/peers/bin/python scripts/vs_peers.py            # all shapes, 1 and 2 threads
-    /tmp/peers/bin/python scripts/vs_peers.py S4 S8 --rounds 15
+    /tmp/peers/bin/python scripts/vs_peers.py S4 S8 --rounds 16
 
 Needs the peers' virtualenv of ../shared/bench/README.md (numpy, onnx, onnxruntime,
 torch) and its peers_bench.py (found in ../../shared/bench from this script, or in
@@ -45,7 +45,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("shapes", nargs="*", default=[f"S{i}" for i in range(1, 10)])
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--rounds", type=int, default=12)
+    ap.add_argument("--rounds", type=int, default=12, help="a multiple of 4 puts each engine equally often after each other one")
     ap.add_argument("--block", type=float, default=0.25, help="seconds per engine per round")
     ap.add_argument("--settle", type=float, default=0.1,
                     help="idle seconds after each block (ONNX Runtime's threads spin ~50 ms after a run)")
@@ -59,8 +59,12 @@ def main():
                    stderr=subprocess.DEVNULL)
     print("| id | threads | sverka ms | PyTorch NCHW ms | PyTorch channels_last ms | ORT ms | speed-up vs faster peer (paired median, min-max of rounds) | plan |")
     print("|---|---|---|---|---|---|---|---|")
+    known = {x["id"]: x for x in peers_bench.SHAPES if x["op"] == "conv"}
+    unknown = [sid for sid in a.shapes if sid not in known]
+    if unknown:
+        sys.exit(f"unknown shape id(s) {unknown}; known: {sorted(known)}")
     for sid in a.shapes:
-        s = next(x for x in peers_bench.SHAPES if x["id"] == sid)
+        s = known[sid]
         proc = subprocess.Popen(["cargo", "bench", "--bench", "peer_blocks", "--", sid], cwd=os.path.join(HERE, ".."),
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         plan = proc.stdout.readline().strip().removeprefix("READY ")

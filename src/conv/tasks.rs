@@ -14,7 +14,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Ranges kept on the stack; with more threads than this, threads share ranges.
+/// Ranges kept on the stack; with more threads than this, threads share ranges (thread
+/// `t` starts at range `t % MAX_RANGES`).
 const MAX_RANGES: usize = 64;
 
 /// A range of task units `front..back`, packed in one atomic (front in the high half) so
@@ -48,30 +49,32 @@ impl Range {
 /// Runs `task(i)` for every `i < n` on the current rayon pool: thread `t` of `T` owns the
 /// `t`-th of `T` contiguous ranges (callers order tasks so that a range's tasks share
 /// data), then steals from the back of the following ranges. Each task runs exactly once;
-/// returns when all have run.
+/// returns when all have run. At most one job per task is forked, so a loop of one task
+/// wakes nobody.
 pub(crate) fn for_each(n: usize, task: impl Fn(usize) + Sync) {
-    let threads = rayon::current_num_threads().clamp(1, MAX_RANGES);
     if n == 0 {
         return;
     }
+    let pool = rayon::current_num_threads().max(1);
+    let ranges_n = pool.min(MAX_RANGES);
     // Units of `per` tasks, so that unit indices fit the packed u32 halves.
     let per = n.div_ceil(u32::MAX as usize);
     let units = n.div_ceil(per);
-    // Range t is units [t * units / T, (t + 1) * units / T), in u64 (t <= 64, units <=
-    // u32::MAX), so both bounds fit a u32; ranges past `threads` stay empty.
-    let bound = |t: usize| (t.min(threads) as u64 * units as u64 / threads as u64) as u32;
-    let ranges: [Range; MAX_RANGES] = std::array::from_fn(|t| Range::new(bound(t), bound(t + 1)));
+    // Range r is units [r * units / R, (r + 1) * units / R), in u64 (r <= 64, units <=
+    // u32::MAX), so both bounds fit a u32; ranges past R stay empty.
+    let bound = |r: usize| (r.min(ranges_n) as u64 * units as u64 / ranges_n as u64) as u32;
+    let ranges: [Range; MAX_RANGES] = std::array::from_fn(|r| Range::new(bound(r), bound(r + 1)));
     let work = || {
-        let me = rayon::current_thread_index().unwrap_or(0) % threads;
-        for k in 0..threads {
-            let range = &ranges[(me + k) % threads];
+        let me = rayon::current_thread_index().unwrap_or(0) % ranges_n;
+        for k in 0..ranges_n {
+            let range = &ranges[(me + k) % ranges_n];
             while let Some(unit) = range.claim(k > 0) {
                 let start = unit as usize * per;
-                (start..(start + per).min(n)).for_each(&task);
+                (start..start.saturating_add(per).min(n)).for_each(&task);
             }
         }
     };
-    fork(threads, &work);
+    fork(pool.min(units), &work);
 }
 
 /// Runs `work` on `count` rayon jobs (nested joins), one per thread when they spread.
@@ -89,16 +92,24 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
-    /// Every task runs exactly once, for task counts around the thread count.
+    /// Every task runs exactly once, for task counts around the thread count, with more
+    /// threads than ranges (70), and called from outside any pool (the global one).
     #[test]
     fn each_task_runs_once() {
-        for threads in [1, 2, 3, 5] {
+        type Task<'a> = &'a (dyn Fn(usize) + Sync);
+        let once = |n: usize, run: &dyn Fn(Task)| {
+            let counts: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+            run(&|i| _ = counts[i].fetch_add(1, Ordering::Relaxed));
+            counts.iter().all(|c| c.load(Ordering::Relaxed) == 1)
+        };
+        for threads in [1, 2, 3, 5, 70] {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            for n in [0, 1, 2, 3, 7, 64, 1000] {
-                let counts: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
-                pool.install(|| for_each(n, |i| _ = counts[i].fetch_add(1, Ordering::Relaxed)));
-                assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1), "{threads} threads, {n} tasks");
+            for n in [0, 1, 2, 3, 7, 64, 71, 1000] {
+                assert!(once(n, &|task| pool.install(|| for_each(n, task))), "{threads} threads, {n} tasks");
             }
+        }
+        for n in [0, 1, 5, 1000] {
+            assert!(once(n, &|task| for_each(n, task)), "global pool, {n} tasks");
         }
     }
 
