@@ -11,7 +11,8 @@ per engine the figure is the median of its rounds' mean times. The faster peer i
 with the lower median, and the speed-up the median over rounds of (its block / sverka's
 block in the same round), a paired ratio that drift moves much less. (Not the fastest
 peer of each round: the least of three noisy times is biased low when the peers are
-close.)
+close.) The ratio of the two medians is printed beside it: when the two disagree, the
+two engines' block times spread differently, and neither figure alone settles it.
 
     /tmp/peers/bin/python scripts/vs_peers.py            # all shapes, 1 and 2 threads
     /tmp/peers/bin/python scripts/vs_peers.py S4 S8 --rounds 16
@@ -57,8 +58,9 @@ def main():
     torch.set_num_interop_threads(1)
     subprocess.run(["cargo", "bench", "--bench", "peer_blocks", "--no-run"], check=True, cwd=os.path.join(HERE, ".."),
                    stderr=subprocess.DEVNULL)
-    print("| id | threads | sverka ms | PyTorch NCHW ms | PyTorch channels_last ms | ORT ms | speed-up vs faster peer (paired median, min-max of rounds) | plan |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| id | threads | sverka ms | PyTorch NCHW ms | PyTorch channels_last ms | ORT ms "
+          "| speed-up vs faster peer (paired median, min-max of rounds) | ratio of medians | plan |")
+    print("|---|---|---|---|---|---|---|---|---|")
     known = {x["id"]: x for x in peers_bench.SHAPES if x["op"] == "conv"}
     unknown = [sid for sid in a.shapes if sid not in known]
     if unknown:
@@ -103,7 +105,7 @@ def main():
             ratios = [p / q for p, q in zip(times[faster], times["sverka"])]
             print(f"| {sid} | {threads} | {med['sverka']:.3f} | {med['torch nchw']:.3f} | {med['torch channels_last']:.3f} | "
                   f"{med['ort']:.3f} | {statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}; "
-                  f"{faster}) | `{plan}` |", flush=True)
+                  f"{faster}) | {med[faster] / med['sverka']:.2f}x | `{plan}` |", flush=True)
         proc.stdin.close()
         proc.wait()
 
