@@ -20,7 +20,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{SHAPES, Samples, data, pool, report_flops, shape_spec, thread_counts};
+use common::{SHAPES, Samples, conv_data, data, pool, report_flops, shape_spec, thread_counts};
 use criterion::{Criterion, criterion_group, criterion_main};
 use sverka::kernels::KERNELS;
 use sverka::{Algorithm, Conv2dPlan, Conv2dSpec, Isa, Padding};
@@ -28,9 +28,7 @@ use sverka::{Algorithm, Conv2dPlan, Conv2dSpec, Isa, Padding};
 fn conv2d(c: &mut Criterion) {
     for (id, shape) in SHAPES {
         let s = shape_spec(shape);
-        let x = data(s.input_len().unwrap(), 1);
-        let w = data(s.weight_len().unwrap(), 2);
-        let b = data(s.out_channels, 3);
+        let (x, w, b) = conv_data(&s);
         let mut y = vec![0.0; s.output_len().unwrap()];
         let flops = s.flops().unwrap();
         for threads in thread_counts() {

@@ -14,7 +14,7 @@ mod common;
 use std::io::BufRead;
 use std::time::Instant;
 
-use common::{SHAPES, data, pool, shape_spec};
+use common::{SHAPES, conv_data, pool, shape_spec};
 use sverka::Conv2dPlan;
 
 fn main() {
@@ -25,9 +25,7 @@ fn main() {
         return;
     };
     let s = shape_spec(*shape);
-    let x = data(s.input_len().unwrap(), 1);
-    let w = data(s.weight_len().unwrap(), 2);
-    let b = data(s.out_channels, 3);
+    let (x, w, b) = conv_data(&s);
     let mut y = vec![0.0; s.output_len().unwrap()];
     // A plan per thread count, each built in its own pool (it sizes its scratch for it).
     let plan_in = |threads: usize| {

@@ -35,6 +35,12 @@ pub fn shape_spec([n, ch, hw, k, kern, stride, pad, dil, groups]: [usize; 9]) ->
     }
 }
 
+/// Input, weight and bias of `s` (seeds 1, 2, 3): the data every conv2d bench of the shape
+/// suite times, so that `conv2d` and `peer_blocks` measure the same run.
+pub fn conv_data(s: &sverka::Conv2dSpec) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    (data(s.input_len().unwrap(), 1), data(s.weight_len().unwrap(), 2), data(s.out_channels, 3))
+}
+
 /// A rayon pool of `threads` workers to run the timed calls in.
 pub fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool")
