@@ -20,10 +20,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{SHAPES, Samples, conv_data, data, pool, report_flops, shape_spec, thread_counts};
+use common::{SHAPES, Samples, conv_data, data, env_builder, pool, report_flops, shape_spec, thread_counts};
 use criterion::{Criterion, criterion_group, criterion_main};
 use sverka::kernels::KERNELS;
-use sverka::{Algorithm, Conv2dPlan, Conv2dSpec, Isa, Padding};
+use sverka::{Conv2dPlan, Conv2dSpec, Isa, Padding};
 
 fn conv2d(c: &mut Criterion) {
     for (id, shape) in SHAPES {
@@ -34,14 +34,7 @@ fn conv2d(c: &mut Criterion) {
         for threads in thread_counts() {
             let pool = pool(threads);
             // The plan sizes its per-thread scratch for the pool it is built in.
-            let mut builder = Conv2dPlan::builder(&s);
-            if let Ok(name) = std::env::var("SVERKA_BENCH_KERNEL") {
-                builder = builder.kernel(&name);
-            }
-            if let Ok(name) = std::env::var("SVERKA_BENCH_ALGORITHM") {
-                builder =
-                    builder.algorithm(Algorithm::ALL.into_iter().find(|a| a.name() == name).expect("algorithm name"));
-            }
+            let builder = env_builder(&s);
             let Ok(mut plan) = pool.install(|| builder.build(&w, Some(&b))) else {
                 println!("SKIP {id}: the forced kernel/algorithm does not fit");
                 continue;

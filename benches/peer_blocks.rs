@@ -4,7 +4,8 @@
 //! the differences being measured.
 //!
 //! `cargo bench --bench peer_blocks -- S4` plans shape S4 of DESIGN §5 (same data as
-//! `benches/conv2d.rs`), prints `READY <plan>` (its one-thread plan), then reads lines
+//! `benches/conv2d.rs`; the kernel or algorithm
+//! forced by `SVERKA_BENCH_KERNEL` / `SVERKA_BENCH_ALGORITHM` if set), prints `READY <plan>` (its one-thread plan), then reads lines
 //! `<threads> <seconds>` from stdin: for each it calls `Conv2dPlan::run` in a pool of
 //! that many threads (planned there on first use) for at least that long and prints the
 //! mean milliseconds a call.
@@ -14,8 +15,7 @@ mod common;
 use std::io::BufRead;
 use std::time::Instant;
 
-use common::{SHAPES, conv_data, pool, shape_spec};
-use sverka::Conv2dPlan;
+use common::{SHAPES, conv_data, env_builder, pool, shape_spec};
 
 fn main() {
     // `cargo bench` with no filter runs every bench binary: without a shape, nothing to do.
@@ -30,7 +30,7 @@ fn main() {
     // A plan per thread count, each built in its own pool (it sizes its scratch for it).
     let plan_in = |threads: usize| {
         let pool = pool(threads);
-        let plan = pool.install(|| Conv2dPlan::new(&s, &w, Some(&b))).expect("plan");
+        let plan = pool.install(|| env_builder(&s).build(&w, Some(&b))).expect("plan");
         (pool, plan)
     };
     let mut plans = vec![plan_in(1)];

@@ -41,6 +41,20 @@ pub fn conv_data(s: &sverka::Conv2dSpec) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     (data(s.input_len().unwrap(), 1), data(s.weight_len().unwrap(), 2), data(s.out_channels, 3))
 }
 
+/// A plan builder for `s`, with the kernel and algorithm forced by `SVERKA_BENCH_KERNEL`
+/// and `SVERKA_BENCH_ALGORITHM` when set (to time a path the planner would not take).
+pub fn env_builder(s: &sverka::Conv2dSpec) -> sverka::Conv2dPlanBuilder {
+    let mut builder = sverka::Conv2dPlan::builder(s);
+    if let Ok(name) = std::env::var("SVERKA_BENCH_KERNEL") {
+        builder = builder.kernel(&name);
+    }
+    if let Ok(name) = std::env::var("SVERKA_BENCH_ALGORITHM") {
+        let algorithm = sverka::Algorithm::ALL.into_iter().find(|a| a.name() == name).expect("algorithm name");
+        builder = builder.algorithm(algorithm);
+    }
+    builder
+}
+
 /// A rayon pool of `threads` workers to run the timed calls in.
 pub fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool")
