@@ -77,7 +77,7 @@ fn spec(c: usize, k: usize, hw: [usize; 2], kernel: [usize; 2], stride: usize, p
     }
 }
 
-/// The any-size stride-1 channel-block kernels also run Winograd's 16 products: forced
+/// The any-size stride-1 channel-block kernels also run Winograd's 16 (25 at stride 2) products: forced
 /// under `Algorithm::Winograd` on 3x3 and 5x5 problems (tile counts around the tile
 /// width, channel counts around the lane count and channel block).
 fn winograd_sweep(k: &KernelInfo) {
@@ -90,6 +90,14 @@ fn winograd_sweep(k: &KernelInfo) {
                 let relu = i == 1;
                 let builder = Conv2dPlan::builder(&s).isa(isa).algorithm(Algorithm::Winograd).kernel(k.name);
                 check(&s, builder, Algorithm::Winograd, relu);
+            }
+        }
+        // Stride 2 (3x3 only): 2T - 1 and 4T + 2 tiles' worth of outputs a row.
+        for (i, w) in [4 * k.rows - 1, 8 * k.rows + 4].into_iter().enumerate() {
+            for (oc, ic) in [(ob - 1, l / 2), (ob + 1, l + 3)] {
+                let s = spec(ic, oc, [9 + i, w], [3, 3], 2, Padding::uniform(1), 1);
+                let builder = Conv2dPlan::builder(&s).isa(isa).algorithm(Algorithm::Winograd).kernel(k.name);
+                check(&s, builder, Algorithm::Winograd, i == 1);
             }
         }
     }

@@ -141,7 +141,10 @@ fn algorithms_are_selected_for_their_specs() {
         (conv(64, 64, 12, [3, 1, 2, 2], 1), Algorithm::Winograd),
         (conv(32, 64, 12, [3, 1, 0, 1], 1), Algorithm::Winograd),
         (conv(64, 64, 12, [3, 1, 2, 1], 1), Algorithm::Direct),
-        (conv(64, 128, 12, [3, 2, 1, 1], 1), Algorithm::Direct),
+        (conv(64, 128, 12, [3, 2, 1, 1], 1), Algorithm::Winograd),
+        (conv(64, 64, 12, [3, 2, 2, 2], 1), Algorithm::Winograd),
+        (conv(32, 64, 12, [5, 2, 2, 1], 1), Algorithm::Direct),
+        (conv(64, 64, 12, [3, 2, 2, 1], 1), Algorithm::Direct),
         (conv(32, 64, 12, [5, 1, 2, 1], 1), Algorithm::Winograd),
         (conv(32, 64, 12, [7, 1, 3, 1], 1), Algorithm::Direct),
         (conv(32, 64, 12, [4, 1, 1, 1], 1), Algorithm::Direct),
@@ -315,35 +318,46 @@ fn direct_row_bands_match_reference() {
 /// sizes 1 to 13, odd and even), dilations 1 to 3 per axis (row and column phases),
 /// asymmetric padding up to "same", kernels split into 3x3 pieces (3x5, 5x5, 6x6), channel
 /// counts off the vector width, batch 1 (row-band tasks), 5 (per-image tasks at 1 thread)
-/// and 17 (per-image at 1 and 2 threads), with and without ReLU.
+/// and 17 (per-image at 1 and 2 threads), with and without ReLU; stride 1 (F(2x2, 3x3))
+/// and stride 2 (its 5x5-patch polyphase form) with the same kinds of geometry.
 #[test]
 fn winograd_matches_reference() {
     let shapes = [
-        // (h, w, kernel, dilation, padding (top, bottom, left, right), in, out, batch)
-        (1, 1, [3, 3], [1, 1], (1, 1, 1, 1), 17, 5, 1),
-        (2, 5, [3, 3], [1, 1], (0, 1, 1, 0), 8, 16, 1),
-        (7, 6, [3, 3], [1, 1], (1, 1, 1, 1), 33, 40, 17),
-        (13, 9, [3, 3], [1, 1], (1, 0, 0, 1), 20, 33, 1),
-        (9, 11, [3, 3], [2, 2], (2, 2, 2, 2), 16, 17, 1),
-        (12, 7, [3, 3], [2, 1], (1, 2, 0, 1), 24, 9, 5),
-        (8, 13, [3, 3], [1, 3], (1, 0, 3, 2), 9, 32, 1),
-        (11, 11, [3, 3], [3, 3], (3, 3, 3, 3), 40, 24, 1),
-        (9, 10, [5, 5], [1, 1], (2, 2, 2, 2), 20, 36, 1),
-        (6, 12, [5, 5], [2, 1], (4, 1, 0, 2), 16, 17, 5),
-        (10, 9, [3, 5], [1, 1], (1, 1, 2, 2), 12, 20, 1),
-        (13, 12, [6, 6], [1, 1], (2, 2, 1, 2), 18, 8, 1),
-        (8, 9, [3, 4], [1, 2], (1, 0, 2, 1), 16, 24, 1),
-        (9, 7, [4, 3], [2, 1], (2, 1, 1, 1), 10, 12, 5),
+        // (h, w, kernel, dilation, padding (top, bottom, left, right), in, out, batch, stride)
+        (1, 1, [3, 3], [1, 1], (1, 1, 1, 1), 17, 5, 1, 1),
+        (2, 5, [3, 3], [1, 1], (0, 1, 1, 0), 8, 16, 1, 1),
+        (7, 6, [3, 3], [1, 1], (1, 1, 1, 1), 33, 40, 17, 1),
+        (13, 9, [3, 3], [1, 1], (1, 0, 0, 1), 20, 33, 1, 1),
+        (9, 11, [3, 3], [2, 2], (2, 2, 2, 2), 16, 17, 1, 1),
+        (12, 7, [3, 3], [2, 1], (1, 2, 0, 1), 24, 9, 5, 1),
+        (8, 13, [3, 3], [1, 3], (1, 0, 3, 2), 9, 32, 1, 1),
+        (11, 11, [3, 3], [3, 3], (3, 3, 3, 3), 40, 24, 1, 1),
+        (9, 10, [5, 5], [1, 1], (2, 2, 2, 2), 20, 36, 1, 1),
+        (6, 12, [5, 5], [2, 1], (4, 1, 0, 2), 16, 17, 5, 1),
+        (10, 9, [3, 5], [1, 1], (1, 1, 2, 2), 12, 20, 1, 1),
+        (13, 12, [6, 6], [1, 1], (2, 2, 1, 2), 18, 8, 1, 1),
+        (8, 9, [3, 4], [1, 2], (1, 0, 2, 1), 16, 24, 1, 1),
+        (9, 7, [4, 3], [2, 1], (2, 1, 1, 1), 10, 12, 5, 1),
+        (1, 1, [3, 3], [1, 1], (1, 1, 1, 1), 17, 5, 1, 2),
+        (2, 5, [3, 3], [1, 1], (0, 1, 1, 0), 8, 16, 1, 2),
+        (7, 6, [3, 3], [1, 1], (1, 1, 1, 1), 33, 40, 17, 2),
+        (13, 9, [3, 3], [1, 1], (1, 0, 0, 1), 20, 33, 1, 2),
+        (14, 15, [3, 3], [1, 1], (0, 0, 0, 0), 16, 24, 1, 2),
+        (9, 11, [3, 3], [2, 2], (2, 2, 2, 2), 16, 17, 1, 2),
+        (12, 7, [3, 3], [2, 1], (1, 2, 0, 1), 24, 9, 5, 2),
+        (11, 13, [3, 3], [1, 3], (1, 0, 3, 2), 9, 32, 1, 2),
+        (13, 12, [6, 6], [1, 1], (2, 2, 1, 2), 18, 8, 1, 2),
     ];
     for isa in isas() {
-        for (i, &(h, w, kernel, dilation, (top, bottom, left, right), c, k, batch)) in shapes.iter().enumerate() {
+        for (i, &(h, w, kernel, dilation, (top, bottom, left, right), c, k, batch, stride)) in shapes.iter().enumerate()
+        {
             let s = Conv2dSpec {
                 batch,
                 in_channels: c,
                 out_channels: k,
                 input: [h, w],
                 kernel,
-                stride: [1, 1],
+                stride: [stride, stride],
                 padding: Padding { top, bottom, left, right },
                 dilation,
                 groups: 1,

@@ -1,20 +1,22 @@
-//! Winograd F(2x2, 3x3) convolution: stride 1, any dilation, 3x3 kernels and larger ones
-//! cut into 3x3 pieces, on the channel-blocked layout ([`Blocked`]), with the products done
-//! by the direct kernels.
+//! Winograd F(2x2, 3x3) convolution: stride 1 or 2 (the transforms of
+//! `kernels::winograd`: 4x4 or 5x5 patches, 16 or 25 positions), any dilation, 3x3 kernels
+//! and larger ones cut into 3x3 pieces, on the channel-blocked layout ([`Blocked`]), with
+//! the products done by the direct kernels.
 //!
 //! Per block row of output rows (one task) of an image:
 //!
 //! ```text
-//! input transform   blocked patches -> V [16 positions][icb][tiles][L]   (L channels a vector)
+//! input transform   blocked patches -> V [P positions][icb][tiles][L]   (L channels a vector)
 //! for each output-channel block o:
-//!   16 GEMMs        M_p [tiles][OB] = V_p x U_p   (a 1x1 direct kernel over the tiles,
+//!   P GEMMs         M_p [tiles][OB] = V_p x U_p   (a 1x1 direct kernel over the tiles,
 //!                                                  U_p = packed [icb][L][OB] of block o)
 //!   output transform M -> 2x2 outputs + bias (+ ReLU) -> row scratch [rows][OWpad][OB]
 //!   store           row scratch -> NCHW (L x L transposes, shared with the direct path)
 //! ```
 //!
-//! 16 products per 4 outputs instead of 36: 2.25x fewer multiplications than direct
-//! convolution for 3x3 (GFLOP/s figures count the direct convolution's operations). A
+//! Stride 1: 16 products per 4 outputs instead of 36, 2.25x fewer multiplications than
+//! direct convolution for 3x3; stride 2: 25 instead of 36, 1.44x fewer (GFLOP/s figures
+//! count the direct convolution's operations). A
 //! kernel larger than 3x3 is zero-padded to a multiple of 3 per axis and cut into 3x3
 //! pieces, each reading the input shifted by its offset; the GEMM then reduces over
 //! (piece, channel block) (5x5: 4 pieces, 16 instead of 25 multiplications per output).
@@ -26,22 +28,20 @@
 //!
 //! A tile with dilation `d` is the 2x2 outputs `d` apart: tiles are enumerated per
 //! "block row" of `2d` output rows (`d` row phases × the column tiles, `d` column phases
-//! each). Tiles past the output edge are computed into scratch and dropped.
+//! each); its patch starts at the input pixel of its first output (output × stride).
+//! Tiles past the output edge are computed into scratch and dropped.
 
 use super::blocked::{Blocked, BlockedInput};
 use super::direct::tile_cost;
 use super::plan::{Aligned, OutPtr, Slots};
 use crate::error::{Error, try_zeroed};
 use crate::isa::{Isa, cache_sizes};
-use crate::kernels::winograd::{G, InputArgs, OutputArgs, input_entry, output_entry};
+use crate::kernels::winograd::{InputArgs, OutputArgs, Transform};
 use crate::kernels::{DirectArgs, DirectFn, Family, KERNELS, KernelInfo, direct_entry, pick};
 use crate::spec::{ConvGeom, add, product};
 
-/// Positions of the 4x4 transformed tile.
-const POS: usize = 16;
-
-/// Floats from one position to the next in V (`[16][blocks][tiles][L]`) and in M
-/// (`[16][tiles][OB]`): one vector more than the data, so that the 16 positions of a
+/// Floats from one position to the next in V (`[P][blocks][tiles][L]`) and in M
+/// (`[P][tiles][OB]`): one vector more than the data, so that the P positions of a
 /// tile, written (V) or read (M) together, fall in different L1 sets even when the data
 /// is a multiple of 4 KiB (S7: V positions exactly 8 KiB apart).
 fn pos_strides(blocks: usize, tiles: usize, lanes: usize, ob: usize) -> Result<(usize, usize), Error> {
@@ -52,6 +52,9 @@ fn pos_strides(blocks: usize, tiles: usize, lanes: usize, ob: usize) -> Result<(
 
 /// A planned Winograd convolution.
 pub(crate) struct Winograd {
+    /// The transform (by stride) and its positions `P = A * A`.
+    transform: Transform,
+    pos: usize,
     kernel: usize,
     entry: DirectFn,
     input_tf: unsafe fn(&InputArgs),
@@ -92,18 +95,24 @@ pub(crate) struct Winograd {
 impl Winograd {
     /// Whether Winograd fits `g` with `isa` (and the forced kernel, if any).
     pub(crate) fn accepts(g: &ConvGeom, isa: Isa, forced: Option<usize>) -> bool {
+        let Some(transform) = Transform::for_stride(g.h.stride).filter(|_| g.h.stride == g.w.stride) else {
+            return false;
+        };
         let axes_fit = [g.h, g.w].iter().all(|a| {
             let same = (a.kernel - 1) / 2 * a.dilation;
-            a.kernel >= 3 && a.stride == 1 && a.pad_begin <= same && a.pad_end <= same
+            a.kernel >= 3 && a.pad_begin <= same && a.pad_end <= same
         });
-        // Worth it when the direct multiplications are at least 1.5x the Winograd ones (4
-        // per output and 3x3 piece): 3x3 (2.25x), 3x5, 5x5 (1.56x), 6x6; not 4x4 or 7x7.
+        // Worth it when the direct multiplications per output are at least 1.5x the
+        // Winograd ones (P / 4 per 3x3 piece) at stride 1: 3x3 (2.25x), 3x5, 5x5 (1.56x),
+        // 6x6; not 4x4 or 7x7. At stride 2, 1.4x: 3x3 (1.44x), not 5x5 (1.0x).
         let pieces = g.h.kernel.div_ceil(3) * g.w.kernel.div_ceil(3);
-        let pays = 2 * g.h.kernel * g.w.kernel >= 3 * 4 * pieces;
+        let ratio_x10 = if transform == Transform::F2x3 { 15 } else { 14 };
+        let (direct, wino) = (g.h.kernel * g.w.kernel, transform.alpha() * transform.alpha() * pieces);
+        let pays = 10 * 4 * direct >= ratio_x10 * wino;
         g.groups == 1 && g.in_c * 2 >= isa.lanes() && axes_fit && pays && Winograd::choose(g, isa, forced, 1).is_some()
     }
 
-    /// The direct kernel for the 16 GEMMs: any-size taps, stride 1, the least
+    /// The direct kernel for the P GEMMs: any-size taps, stride 1, the least
     /// [`tile_cost`] over `tiles` tiles.
     fn choose(g: &ConvGeom, isa: Isa, forced: Option<usize>, tiles: usize) -> Option<usize> {
         let fits = |i: usize, k: &KernelInfo| {
@@ -122,20 +131,28 @@ impl Winograd {
         let lanes = isa.lanes();
         let (h, w) = (g.h, g.w);
         let (dh, dw) = (h.dilation, w.dilation);
+        let transform = Transform::for_stride(h.stride).ok_or(Error::Unsupported { what: "winograd stride".into() })?;
+        let (alpha, s) = (transform.alpha(), h.stride);
+        let pos = alpha * alpha;
         let block_rows = 2 * dh;
         let n_block_rows = h.output.div_ceil(block_rows);
         let col_blocks = w.output.div_ceil(2 * dw);
         let ow_pad = col_blocks * 2 * dw;
-        // Every patch of every tile inside the blocked image: rows up to the last block
-        // row's last phase + 3 * dh, columns likewise.
+        // Every patch of every tile inside the blocked image: a tile's first output row
+        // is below n_block_rows * 2dh, its patch starts `s` times further down and spans
+        // (A - 1) * dh more rows, plus the last piece's offset; columns likewise.
         // Pieces: the kernel zero-padded to a multiple of 3 per axis, cut into 3x3 pieces.
         let (ph, pw) = (h.kernel.div_ceil(3), w.kernel.div_ceil(3));
-        let rows = add(
-            "winograd rows",
-            product("winograd rows", &[n_block_rows + 1, block_rows])?,
-            product("winograd rows", &[3, dh, ph - 1])?,
-        )?;
-        let cols = add("winograd columns", ow_pad, product("winograd columns", &[3, dw, pw])?)?;
+        let reach = |outputs: usize, d: usize, pieces: usize| {
+            let patch = add(
+                "winograd patches",
+                product("winograd patches", &[alpha - 1, d])?,
+                product("winograd patches", &[3, d, pieces - 1])?,
+            )?;
+            add("winograd patches", product("winograd patches", &[outputs, s])?, patch)
+        };
+        let rows = reach(product("winograd rows", &[n_block_rows, block_rows])?, dh, ph)?;
+        let cols = reach(ow_pad, dw, pw)?;
         let layout = Blocked::new(g, isa, rows, cols, false)?;
         let (icb, cols) = (layout.icb, layout.cols);
         let pieces: Vec<([usize; 2], usize)> = (0..ph)
@@ -155,7 +172,7 @@ impl Winograd {
         // within L2 / 32.
         let (_, l2) = cache_sizes();
         let v_bytes =
-            |band: usize| product("winograd V", &[POS, blocks, lanes, band, tiles_per_row, 4]).unwrap_or(usize::MAX);
+            |band: usize| product("winograd V", &[pos, blocks, lanes, band, tiles_per_row, 4]).unwrap_or(usize::MAX);
         let mut best: Option<(usize, usize, u128)> = None; // (band, kernel, cost)
         for band in 1..=n_block_rows.min(8) {
             if band > 1 && v_bytes(band) > l2 / 32 {
@@ -183,20 +200,22 @@ impl Winograd {
         for r in 0..band {
             for py in 0..dh {
                 for &c in &columns {
-                    in_origins.push(((r * block_rows + py) * cols + c) * lanes);
+                    in_origins.push(((r * block_rows + py) * s * cols + c * s) * lanes);
                     out_origins.push(((r * block_rows + py) * ow_pad + c) * ob);
                 }
             }
         }
         let (v_pos, m_pos) = pos_strides(blocks, tiles_pad, lanes, ob)?;
-        let v_len = product("winograd V", &[POS, v_pos])?;
-        let m_len = product("winograd M", &[POS, m_pos])?;
+        let v_len = product("winograd V", &[pos, v_pos])?;
+        let m_len = product("winograd M", &[pos, m_pos])?;
         let rows_len = product("winograd rows", &[band, block_rows, ow_pad, ob])?;
         Ok(Winograd {
+            transform,
+            pos,
             kernel,
             entry,
-            input_tf: input_entry(isa),
-            output_tf: output_entry(isa),
+            input_tf: transform.input(isa),
+            output_tf: transform.output(isa),
             ob,
             n_ob,
             in_origins,
@@ -209,7 +228,7 @@ impl Winograd {
             v_pos,
             m_pos,
             ow_pad,
-            u: Aligned::zeroed(product("winograd weights", &[n_ob, POS, blocks, lanes, ob])?)?,
+            u: Aligned::zeroed(product("winograd weights", &[n_ob, pos, blocks, lanes, ob])?)?,
             pieces,
             bias: try_zeroed(n_ob * ob)?,
             zero_bias: try_zeroed(ob)?,
@@ -228,6 +247,8 @@ impl Winograd {
     pub(crate) fn set_weights(&mut self, g: &ConvGeom, weight: &[f32], bias: Option<&[f32]>) {
         let (l, ob, icb) = (self.input.layout.lanes, self.ob, self.input.layout.icb);
         let (kh, kw) = (g.h.kernel, g.w.kernel);
+        let alpha = self.transform.alpha();
+        let gm: Vec<[f64; 3]> = (0..alpha).map(|i| self.transform.g(i)).collect();
         let per_pos = self.pieces.len() * icb * l * ob;
         for oc in 0..g.out_c {
             for ic in 0..g.in_c {
@@ -237,15 +258,15 @@ impl Winograd {
                         let (i, j) = (i0 + r, j0 + c);
                         if i < kh && j < kw { k[i * kw + j] as f64 } else { 0.0 }
                     };
-                    // G g (4x3), then (G g) Gt (4x4).
-                    let gg: [[f64; 3]; 4] =
-                        std::array::from_fn(|i| std::array::from_fn(|j| (0..3).map(|r| G[i][r] * tap(r, j)).sum()));
+                    // G g (A x 3), then (G g) Gt (A x A).
+                    let gg: Vec<[f64; 3]> =
+                        gm.iter().map(|gi| std::array::from_fn(|j| (0..3).map(|r| gi[r] * tap(r, j)).sum())).collect();
                     let (o, j) = (oc / ob, oc % ob);
                     let row = (piece * icb + ic / l) * l + ic % l;
-                    for p in 0..POS {
-                        let (i, c) = (p / 4, p % 4);
-                        let value: f64 = (0..3).map(|r| gg[i][r] * G[c][r]).sum();
-                        self.u[(o * POS + p) * per_pos + row * ob + j] = value as f32;
+                    for p in 0..self.pos {
+                        let (i, c) = (p / alpha, p % alpha);
+                        let value: f64 = (0..3).map(|r| gg[i][r] * gm[c][r]).sum();
+                        self.u[(o * self.pos + p) * per_pos + row * ob + j] = value as f32;
                     }
                 }
             }
@@ -287,14 +308,14 @@ impl Winograd {
         let tp = self.tiles_pad;
         let blocks = self.pieces.len() * icb;
         let (v_pos, m_pos) = (self.v_pos, self.m_pos);
-        let (v, rest) = buf.split_at_mut(POS * v_pos);
-        let (m, rows) = rest.split_at_mut(POS * m_pos);
+        let (v, rest) = buf.split_at_mut(self.pos * v_pos);
+        let (m, rows) = rest.split_at_mut(self.pos * m_pos);
         let rows = &mut rows[..nb * self.block_rows * self.ow_pad * ob];
         for (piece, &(_, shift)) in self.pieces.iter().enumerate() {
             for b in 0..icb {
                 let block = piece * icb + b;
                 let args = InputArgs {
-                    x: image[b * block_len + br0 * self.block_rows * cols * l + shift..].as_ptr(),
+                    x: image[b * block_len + br0 * self.block_rows * g.h.stride * cols * l + shift..].as_ptr(),
                     origins: self.in_origins.as_ptr(),
                     tiles,
                     step: [h.dilation * cols * l, w.dilation * l],
@@ -302,11 +323,12 @@ impl Winograd {
                     pos_stride: v_pos,
                 };
                 // SAFETY: the ISA is the plan's. Reads: tile patches start at padded row
-                // (br0 + r) * 2dh + phase + piece row * dh (r < nb), column + piece column * dw, and the
-                // layout covers every block row + 1 and every piece, so all 16 taps x L
-                // lanes are inside block b of `image`. Writes: position p, tile t < tiles
-                // <= tp of `block`: p * v_pos + (block * tp + t) * L < POS * v_pos floats
-                // of `v` (v_pos >= blocks * tp * L).
+                // ((br0 + r) * 2dh + phase) * s + piece row * dh (r < nb), column c * s +
+                // piece column * dw, and the layout covers every tile's A x A patch (taps
+                // d apart) of every piece, so all taps x L lanes are inside block b of
+                // `image`. Writes: position p < P, tile t < tiles <= tp of `block`: p *
+                // v_pos + (block * tp + t) * L < P * v_pos floats of `v` (v_pos >=
+                // blocks * tp * L).
                 unsafe { (self.input_tf)(&args) };
             }
         }
@@ -314,7 +336,7 @@ impl Winograd {
         let taps = [0usize];
         let per_pos = blocks * l * ob;
         for o in 0..self.n_ob {
-            for p in 0..POS {
+            for p in 0..self.pos {
                 for c in (0..tiles).step_by(k.rows) {
                     let args = DirectArgs {
                         x: v[p * v_pos + c * l..].as_ptr(),
@@ -322,7 +344,7 @@ impl Winograd {
                         icb_stride: tp * l,
                         taps: taps.as_ptr(),
                         ntaps: 1,
-                        w: self.u[(o * POS + p) * per_pos..][..per_pos].as_ptr(),
+                        w: self.u[(o * self.pos + p) * per_pos..][..per_pos].as_ptr(),
                         bias: self.zero_bias.as_ptr(),
                         out: m[p * m_pos + c * ob..][..k.rows * ob].as_mut_ptr(),
                         accumulate: false,
@@ -347,7 +369,7 @@ impl Winograd {
                 step: [h.dilation * self.ow_pad * ob, w.dilation * ob],
                 relu,
             };
-            // SAFETY: the ISA is the plan's. Reads positions p < 16 of tiles t < tiles <=
+            // SAFETY: the ISA is the plan's. Reads positions p < P of tiles t < tiles <=
             // tp of `m`, OB bias floats. Writes output (a, b) of tile t at row r * 2dh +
             // phase + a * dh < nb * 2dh and column c + b * dw < ow_pad, inside `rows` (nb *
             // 2dh rows of ow_pad x OB).
