@@ -92,8 +92,9 @@ fn winograd_sweep(k: &KernelInfo) {
                 check(&s, builder, Algorithm::Winograd, relu);
             }
         }
-        // Stride 2 (3x3 only): 2T - 1 and 4T + 2 tiles' worth of outputs a row.
-        for (i, w) in [4 * k.rows - 1, 8 * k.rows + 4].into_iter().enumerate() {
+        // Stride 2 (3x3): 2T + 1 outputs a row (T + 1 tiles, the last one partial) and
+        // 4T + 2 (2T + 1 tiles: a last group of tiles narrower than the kernel's T).
+        for (i, w) in [4 * k.rows + 1, 8 * k.rows + 4].into_iter().enumerate() {
             for (oc, ic) in [(ob - 1, l / 2), (ob + 1, l + 3)] {
                 let s = spec(ic, oc, [9 + i, w], [3, 3], 2, Padding::uniform(1), 1);
                 let builder = Conv2dPlan::builder(&s).isa(isa).algorithm(Algorithm::Winograd).kernel(k.name);

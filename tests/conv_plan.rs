@@ -145,6 +145,8 @@ fn algorithms_are_selected_for_their_specs() {
         (conv(64, 64, 12, [3, 2, 2, 2], 1), Algorithm::Winograd),
         (conv(32, 64, 12, [5, 2, 2, 1], 1), Algorithm::Direct),
         (conv(64, 64, 12, [3, 2, 2, 1], 1), Algorithm::Direct),
+        (conv(32, 32, 14, [6, 2, 2, 1], 1), Algorithm::Winograd),
+        (Conv2dSpec { stride: [2, 1], ..conv(64, 64, 12, [3, 1, 1, 1], 1) }, Algorithm::ImplicitGemm),
         (conv(32, 64, 12, [5, 1, 2, 1], 1), Algorithm::Winograd),
         (conv(32, 64, 12, [7, 1, 3, 1], 1), Algorithm::Direct),
         (conv(32, 64, 12, [4, 1, 1, 1], 1), Algorithm::Direct),
@@ -319,7 +321,8 @@ fn direct_row_bands_match_reference() {
 /// asymmetric padding up to "same", kernels split into 3x3 pieces (3x5, 5x5, 6x6), channel
 /// counts off the vector width, batch 1 (row-band tasks), 5 (per-image tasks at 1 thread)
 /// and 17 (per-image at 1 and 2 threads), with and without ReLU; stride 1 (F(2x2, 3x3))
-/// and stride 2 (its 5x5-patch polyphase form) with the same kinds of geometry.
+/// and stride 2 (its 5x5-patch polyphase form) with the same kinds of geometry, and at
+/// stride 2 kernels cut into pieces (3x6, 6x6 dilated, 9x9).
 #[test]
 fn winograd_matches_reference() {
     let shapes = [
@@ -347,6 +350,9 @@ fn winograd_matches_reference() {
         (12, 7, [3, 3], [2, 1], (1, 2, 0, 1), 24, 9, 5, 2),
         (11, 13, [3, 3], [1, 3], (1, 0, 3, 2), 9, 32, 1, 2),
         (13, 12, [6, 6], [1, 1], (2, 2, 1, 2), 18, 8, 1, 2),
+        (16, 15, [6, 6], [2, 1], (4, 3, 2, 2), 12, 9, 1, 2),
+        (13, 14, [3, 6], [1, 1], (1, 1, 2, 2), 16, 12, 1, 2),
+        (19, 17, [9, 9], [1, 1], (4, 4, 3, 4), 8, 10, 1, 2),
     ];
     for isa in isas() {
         for (i, &(h, w, kernel, dilation, (top, bottom, left, right), c, k, batch, stride)) in shapes.iter().enumerate()

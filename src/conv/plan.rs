@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`Algorithm::Depthwise`] | `groups == in_channels == out_channels`, stride 1 |
 //! | [`Algorithm::Gemm1x1`] | 1x1 kernel, stride 1, no padding (any groups) |
-//! | [`Algorithm::Winograd`] | `groups == 1`, stride 1: 3x3 or a larger kernel whose 3x3 pieces save 1.5x (3x5, 5x5, 6x6); stride 2: 3x3 (or 6x6, saving 1.4x); padding up to "same" (`(k - 1) / 2 * dilation`), at least `lanes / 2` input channels |
+//! | [`Algorithm::Winograd`] | `groups == 1`, stride 1: 3x3 or a larger kernel whose 3x3 pieces save 1.5x (3x5, 5x5, 6x6); stride 2: kernels whose 3x3 pieces save 1.4x (sides multiples of 3: 3x3, 3x6, 6x6, ...); padding up to "same" (`(k - 1) / 2 * dilation`), at least `lanes / 2` input channels |
 //! | [`Algorithm::IndirectGemm`] | `groups == 1`, column stride 1, fewer than `lanes / 2` input channels |
 //! | [`Algorithm::Direct`] | `groups == 1`, stride 1x1 or 2x2, a generated tile for the ISA (channel-blocked from `lanes / 2` input channels, planar below) |
 //! | [`Algorithm::ImplicitGemm`] | everything (any kernel, stride, dilation, padding, groups) |
@@ -33,7 +33,7 @@ use crate::spec::{Conv2dSpec, ConvGeom};
 /// |---|---|
 /// | [`Algorithm::Depthwise`] | `groups == in_channels == out_channels`, stride 1 |
 /// | [`Algorithm::Gemm1x1`] | 1x1 kernel, stride 1, no padding (any groups) |
-/// | [`Algorithm::Winograd`] | `groups == 1`, stride 1: 3x3 or a larger kernel whose 3x3 pieces save 1.5x (3x5, 5x5, 6x6); stride 2: 3x3 (or 6x6, saving 1.4x); padding up to "same" (`(k - 1) / 2 * dilation`), at least `lanes / 2` input channels |
+/// | [`Algorithm::Winograd`] | `groups == 1`, stride 1: 3x3 or a larger kernel whose 3x3 pieces save 1.5x (3x5, 5x5, 6x6); stride 2: kernels whose 3x3 pieces save 1.4x (sides multiples of 3: 3x3, 3x6, 6x6, ...); padding up to "same" (`(k - 1) / 2 * dilation`), at least `lanes / 2` input channels |
 /// | [`Algorithm::IndirectGemm`] | `groups == 1`, column stride 1, fewer than `lanes / 2` input channels |
 /// | [`Algorithm::Direct`] | `groups == 1`, stride 1x1 or 2x2 (channel-blocked from `lanes / 2` input channels, planar below) |
 /// | [`Algorithm::ImplicitGemm`] | everything (any kernel, stride, dilation, padding, groups) |

@@ -164,7 +164,7 @@ impl Winograd {
         let columns: Vec<usize> =
             (0..col_blocks).flat_map(|bx| (0..dw).map(move |px| 2 * dw * bx + px)).filter(|&c| c < w.output).collect();
         let tiles_per_row = dh * columns.len();
-        // A band of block rows per task, its V (16 positions x blocks x tiles) and M close
+        // A band of block rows per task, its V (P positions x blocks x tiles) and M close
         // to L1 between the transforms and the products: bands with V up to half of L2
         // measured 10-25% slower on S2, S3 and S7 than one block row (2.45, 1.05, 5.77 ms
         // vs 2.12, 0.91, 4.51 ms, one thread). More than one block row only when that

@@ -19,8 +19,9 @@
 //!   Bt d = [d0 - d2, d2, d4 - d2, d1, d3]
 //!   G g  = [g0, g0 + g2, g2, g1, g1]
 //!   At m = [m0 + m1 + m3, m1 + m2 + m4]
-//! 25 products per 2x2 outputs instead of 36 (1.44x fewer); no fractions, so no rounding
-//! beyond the direct sum's order.
+//! 25 products per 2x2 outputs instead of 36 (1.44x fewer); integer coefficients (no
+//! fractions in G), though, as in every Winograd form, a rounded sum such as d0 - d2 or
+//! g0 + g2 can cancel later (an error far above the direct sum's for adversarial data).
 //! ```
 //!
 //! With dilation `d` a tile is the 2x2 outputs `d` apart and its patch the `A x A` inputs
