@@ -138,9 +138,12 @@ impl Winograd {
         let n_block_rows = h.output.div_ceil(block_rows);
         let col_blocks = w.output.div_ceil(2 * dw);
         let ow_pad = col_blocks * 2 * dw;
-        // Every patch of every tile inside the blocked image: a tile's first output row
-        // is below n_block_rows * 2dh, its patch starts `s` times further down and spans
-        // (A - 1) * dh more rows, plus the last piece's offset; columns likewise.
+        // Every patch of every tile inside the blocked image. Per axis, with `n` outputs
+        // rounded up to whole tile blocks (a multiple of 2d): a tile's first output is at
+        // most n - d - 1 (the last block's phases start at n - 2d + p, p < d), its patch
+        // starts at that times the stride and spans (A - 1) * d more, plus the last 3x3
+        // piece's offset 3d(pieces - 1). (At stride 1 the same rows as before stride 2
+        // existed, and d columns fewer: that bound was d more than the reads.)
         // Pieces: the kernel zero-padded to a multiple of 3 per axis, cut into 3x3 pieces.
         let (ph, pw) = (h.kernel.div_ceil(3), w.kernel.div_ceil(3));
         let reach = |outputs: usize, d: usize, pieces: usize| {
@@ -149,7 +152,8 @@ impl Winograd {
                 product("winograd patches", &[alpha - 1, d])?,
                 product("winograd patches", &[3, d, pieces - 1])?,
             )?;
-            add("winograd patches", product("winograd patches", &[outputs, s])?, patch)
+            let first = product("winograd patches", &[outputs - d - 1, s])?;
+            add("winograd patches", add("winograd patches", first, patch)?, 1)
         };
         let rows = reach(product("winograd rows", &[n_block_rows, block_rows])?, dh, ph)?;
         let cols = reach(ow_pad, dw, pw)?;
