@@ -52,9 +52,8 @@ fn pos_strides(blocks: usize, tiles: usize, lanes: usize, ob: usize) -> Result<(
 
 /// A planned Winograd convolution.
 pub(crate) struct Winograd {
-    /// The transform (by stride) and its positions `P = A * A`.
+    /// The transform (by stride); its `P = A * A` positions.
     transform: Transform,
-    pos: usize,
     kernel: usize,
     entry: DirectFn,
     input_tf: unsafe fn(&InputArgs),
@@ -133,7 +132,7 @@ impl Winograd {
         let (dh, dw) = (h.dilation, w.dilation);
         let transform = Transform::for_stride(h.stride).ok_or(Error::Unsupported { what: "winograd stride".into() })?;
         let (alpha, s) = (transform.alpha(), h.stride);
-        let pos = alpha * alpha;
+        let pos = transform.positions();
         let block_rows = 2 * dh;
         let n_block_rows = h.output.div_ceil(block_rows);
         let col_blocks = w.output.div_ceil(2 * dw);
@@ -215,7 +214,6 @@ impl Winograd {
         let rows_len = product("winograd rows", &[band, block_rows, ow_pad, ob])?;
         Ok(Winograd {
             transform,
-            pos,
             kernel,
             entry,
             input_tf: transform.input(isa),
@@ -251,7 +249,7 @@ impl Winograd {
     pub(crate) fn set_weights(&mut self, g: &ConvGeom, weight: &[f32], bias: Option<&[f32]>) {
         let (l, ob, icb) = (self.input.layout.lanes, self.ob, self.input.layout.icb);
         let (kh, kw) = (g.h.kernel, g.w.kernel);
-        let alpha = self.transform.alpha();
+        let (alpha, pos) = (self.transform.alpha(), self.transform.positions());
         let gm: Vec<[f64; 3]> = (0..alpha).map(|i| self.transform.g(i)).collect();
         let per_pos = self.pieces.len() * icb * l * ob;
         for oc in 0..g.out_c {
@@ -267,10 +265,10 @@ impl Winograd {
                         gm.iter().map(|gi| std::array::from_fn(|j| (0..3).map(|r| gi[r] * tap(r, j)).sum())).collect();
                     let (o, j) = (oc / ob, oc % ob);
                     let row = (piece * icb + ic / l) * l + ic % l;
-                    for p in 0..self.pos {
+                    for p in 0..pos {
                         let (i, c) = (p / alpha, p % alpha);
                         let value: f64 = (0..3).map(|r| gg[i][r] * gm[c][r]).sum();
-                        self.u[(o * self.pos + p) * per_pos + row * ob + j] = value as f32;
+                        self.u[(o * pos + p) * per_pos + row * ob + j] = value as f32;
                     }
                 }
             }
@@ -312,8 +310,9 @@ impl Winograd {
         let tp = self.tiles_pad;
         let blocks = self.pieces.len() * icb;
         let (v_pos, m_pos) = (self.v_pos, self.m_pos);
-        let (v, rest) = buf.split_at_mut(self.pos * v_pos);
-        let (m, rows) = rest.split_at_mut(self.pos * m_pos);
+        let pos = self.transform.positions();
+        let (v, rest) = buf.split_at_mut(pos * v_pos);
+        let (m, rows) = rest.split_at_mut(pos * m_pos);
         let rows = &mut rows[..nb * self.block_rows * self.ow_pad * ob];
         for (piece, &(_, shift)) in self.pieces.iter().enumerate() {
             for b in 0..icb {
@@ -340,7 +339,7 @@ impl Winograd {
         let taps = [0usize];
         let per_pos = blocks * l * ob;
         for o in 0..self.n_ob {
-            for p in 0..self.pos {
+            for p in 0..pos {
                 for c in (0..tiles).step_by(k.rows) {
                     let args = DirectArgs {
                         x: v[p * v_pos + c * l..].as_ptr(),
@@ -348,7 +347,7 @@ impl Winograd {
                         icb_stride: tp * l,
                         taps: taps.as_ptr(),
                         ntaps: 1,
-                        w: self.u[(o * self.pos + p) * per_pos..][..per_pos].as_ptr(),
+                        w: self.u[(o * pos + p) * per_pos..][..per_pos].as_ptr(),
                         bias: self.zero_bias.as_ptr(),
                         out: m[p * m_pos + c * ob..][..k.rows * ob].as_mut_ptr(),
                         accumulate: false,

@@ -100,12 +100,17 @@ impl Transform {
         }
     }
 
-    /// Points of a patch per axis (`A`); positions are `A * A`.
+    /// Points of a patch per axis (`A`, the rows of its `G`).
     pub(crate) fn alpha(self) -> usize {
         match self {
-            Transform::F2x3 => 4,
-            Transform::F2x3S2 => 5,
+            Transform::F2x3 => <F23 as Tile<4>>::G.len(),
+            Transform::F2x3S2 => <F23S2 as Tile<5>>::G.len(),
         }
+    }
+
+    /// Positions of a transformed tile, `A * A`.
+    pub(crate) fn positions(self) -> usize {
+        self.alpha() * self.alpha()
     }
 
     /// Row `i < A` of `G` (the weight transform's left factor).
