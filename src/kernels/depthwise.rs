@@ -127,50 +127,11 @@ unsafe fn blocks<S: Simd, const K3: bool>(a: &DepthwiseArgs) {
     }
 }
 
-/// [`depthwise`] for the portable ISA.
-///
-/// # Safety
-/// `a` satisfies the contract of [`DepthwiseArgs`].
-#[inline(never)]
-#[allow(non_snake_case)]
-unsafe fn depthwise__portable(a: &DepthwiseArgs) {
-    // SAFETY: forwarded; Portable runs everywhere.
-    unsafe { depthwise::<Portable>(a) }
-}
-
-/// [`depthwise`] for AVX2.
-///
-/// # Safety
-/// The CPU supports AVX2 and FMA; `a` satisfies the contract of [`DepthwiseArgs`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[inline(never)]
-#[allow(non_snake_case)]
-unsafe fn depthwise__avx2(a: &DepthwiseArgs) {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { depthwise::<Avx2>(a) }
-}
-
-/// [`depthwise`] for AVX-512.
-///
-/// # Safety
-/// The CPU supports AVX-512F; `a` satisfies the contract of [`DepthwiseArgs`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[inline(never)]
-#[allow(non_snake_case)]
-unsafe fn depthwise__avx512(a: &DepthwiseArgs) {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { depthwise::<Avx512>(a) }
-}
-
-/// The depthwise entry point for `isa`.
-pub(crate) fn depthwise_entry(isa: Isa) -> unsafe fn(&DepthwiseArgs) {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => depthwise__avx512,
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => depthwise__avx2,
-        _ => depthwise__portable,
-    }
-}
+entries!(
+    depthwise,
+    DepthwiseArgs,
+    depthwise_entry,
+    depthwise__portable<Portable>,
+    depthwise__avx2<Avx2>,
+    depthwise__avx512<Avx512>
+);

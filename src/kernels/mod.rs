@@ -1,11 +1,69 @@
 //! The microkernels: the generated register-blocked kernels (`$OUT_DIR/kernels.rs`,
-//! rendered by `codegen/mod.rs`), the hand-written depthwise kernel, their contracts and
-//! the registry that dispatch, tests and benches share.
+//! rendered by `codegen/mod.rs`), the hand-written ones (depthwise, the Winograd
+//! transforms), their contracts and the registry that dispatch, tests and benches share.
 //!
 //! Each kernel is a generic `#[inline(always)]` function over the crate's `Simd` trait, instantiated per
 //! ISA in an `#[inline(never)]` `#[target_feature]` entry point named `<kernel>__<isa>`
 //! (so a profiler shows `direct_k3x3s1_ow14_oc2v__avx512`). Drivers fetch the entry for the
 //! active ISA from the entry tables; nothing outside this module calls a kernel directly.
+
+/// Declares the three per-ISA `#[inline(never)]` entry points of a hand-written generic
+/// kernel and the function picking one for an ISA: `entries!(kernel, Args, pick,
+/// name_portable<generic args>, name_avx2<...>, name_avx512<...>)` instantiates
+/// `kernel::<generic args>` (the first of them the ISA token) inside each, compiled with
+/// that ISA's target features.
+macro_rules! entries {
+    ($generic:ident, $args:ty, $pick:ident,
+     $portable:ident<$($pg:tt),*>, $avx2:ident<$($ag:tt),*>, $avx512:ident<$($xg:tt),*>) => {
+        /// The kernel compiled for the portable ISA.
+        ///
+        /// # Safety
+        /// `a` satisfies the arguments' contract.
+        #[inline(never)]
+        #[allow(non_snake_case)]
+        unsafe fn $portable(a: &$args) {
+            // SAFETY: forwarded; Portable runs everywhere.
+            unsafe { $generic::<$($pg),*>(a) }
+        }
+
+        /// The kernel compiled for AVX2.
+        ///
+        /// # Safety
+        /// The CPU supports AVX2 and FMA; `a` satisfies the arguments' contract.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        #[inline(never)]
+        #[allow(non_snake_case)]
+        unsafe fn $avx2(a: &$args) {
+            // SAFETY: forwarded from this function's contract.
+            unsafe { $generic::<$($ag),*>(a) }
+        }
+
+        /// The kernel compiled for AVX-512.
+        ///
+        /// # Safety
+        /// The CPU supports AVX-512F; `a` satisfies the arguments' contract.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        #[inline(never)]
+        #[allow(non_snake_case)]
+        unsafe fn $avx512(a: &$args) {
+            // SAFETY: forwarded from this function's contract.
+            unsafe { $generic::<$($xg),*>(a) }
+        }
+
+        /// The entry point for `isa`.
+        pub(crate) fn $pick(isa: Isa) -> unsafe fn(&$args) {
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => $avx512,
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => $avx2,
+                _ => $portable,
+            }
+        }
+    };
+}
 
 pub(crate) mod depthwise;
 pub(crate) mod winograd;

@@ -230,57 +230,7 @@ unsafe fn output<S: Simd, T: Tile<A>, const A: usize>(a: &OutputArgs) {
     }
 }
 
-/// Declares the per-ISA entry points of a transform and the function picking one.
-macro_rules! entries {
-    ($generic:ident, $tile:ty, $a:literal, $args:ty, $pick:ident, $portable:ident, $avx2:ident, $avx512:ident) => {
-        /// The transform compiled for the portable ISA.
-        ///
-        /// # Safety
-        /// `a` satisfies the arguments' contract.
-        #[inline(never)]
-        unsafe fn $portable(a: &$args) {
-            // SAFETY: forwarded; Portable runs everywhere.
-            unsafe { $generic::<Portable, $tile, $a>(a) }
-        }
-
-        /// The transform compiled for AVX2.
-        ///
-        /// # Safety
-        /// The CPU supports AVX2 and FMA; `a` satisfies the arguments' contract.
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma")]
-        #[inline(never)]
-        unsafe fn $avx2(a: &$args) {
-            // SAFETY: forwarded from this function's contract.
-            unsafe { $generic::<Avx2, $tile, $a>(a) }
-        }
-
-        /// The transform compiled for AVX-512.
-        ///
-        /// # Safety
-        /// The CPU supports AVX-512F; `a` satisfies the arguments' contract.
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f")]
-        #[inline(never)]
-        unsafe fn $avx512(a: &$args) {
-            // SAFETY: forwarded from this function's contract.
-            unsafe { $generic::<Avx512, $tile, $a>(a) }
-        }
-
-        /// The entry point for `isa`.
-        fn $pick(isa: Isa) -> unsafe fn(&$args) {
-            match isa {
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => $avx512,
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => $avx2,
-                _ => $portable,
-            }
-        }
-    };
-}
-
-entries!(input, F23, 4, InputArgs, input_f23, input_f23_portable, input_f23_avx2, input_f23_avx512);
-entries!(output, F23, 4, OutputArgs, output_f23, output_f23_portable, output_f23_avx2, output_f23_avx512);
-entries!(input, F23S2, 5, InputArgs, input_f23s2, input_f23s2_portable, input_f23s2_avx2, input_f23s2_avx512);
-entries!(output, F23S2, 5, OutputArgs, output_f23s2, output_f23s2_portable, output_f23s2_avx2, output_f23s2_avx512);
+entries!(input, InputArgs, input_f23, input_f23_portable<Portable, F23, 4>, input_f23_avx2<Avx2, F23, 4>, input_f23_avx512<Avx512, F23, 4>);
+entries!(output, OutputArgs, output_f23, output_f23_portable<Portable, F23, 4>, output_f23_avx2<Avx2, F23, 4>, output_f23_avx512<Avx512, F23, 4>);
+entries!(input, InputArgs, input_f23s2, input_f23s2_portable<Portable, F23S2, 5>, input_f23s2_avx2<Avx2, F23S2, 5>, input_f23s2_avx512<Avx512, F23S2, 5>);
+entries!(output, OutputArgs, output_f23s2, output_f23s2_portable<Portable, F23S2, 5>, output_f23s2_avx2<Avx2, F23S2, 5>, output_f23s2_avx512<Avx512, F23S2, 5>);
