@@ -96,6 +96,30 @@ proptest! {
         }
     }
 
+    /// Polyphase Winograd (planned by default: 1-3 input channels, stride 2, kernels of 5
+    /// to 8 a side with at least 38 taps) over random sizes, kernels and padding up to
+    /// "same", with fused ReLU or not.
+    #[test]
+    fn polyphase_plans_match_reference(
+        c in 1usize..=3, k in 1usize..=20, batch in 1usize..=2, (h, w) in (1usize..=40, 1usize..=40),
+        (kh, kw) in (5usize..=8, 5usize..=8), pads in (0usize..=3, 0usize..=3, 0usize..=3, 0usize..=3),
+        relu in any::<bool>(), seed in any::<u64>(),
+    ) {
+        prop_assume!(kh * kw >= 38);
+        let clip = |p: usize, k: usize| p.min((k - 1) / 2);
+        let s = Conv2dSpec {
+            batch, in_channels: c, out_channels: k, input: [h, w], kernel: [kh, kw], stride: [2, 2],
+            padding: Padding { top: clip(pads.0, kh), bottom: clip(pads.1, kh), left: clip(pads.2, kw), right: clip(pads.3, kw) },
+            dilation: [1, 1], groups: 1,
+        };
+        prop_assume!(s.output().is_ok());
+        for isa in isas() {
+            let mut plan = Conv2dPlan::builder(&s).isa(isa).relu(relu).build(&vec![0.0; s.weight_len().unwrap()], None).unwrap();
+            prop_assert_eq!(plan.algorithm(), Algorithm::PolyphaseWinograd, "{}", plan);
+            check_plan(&s, &mut plan, relu, seed)?;
+        }
+    }
+
     /// Wider channel counts, so the direct and 1x1 paths (which need >= lanes/2 input
     /// channels) are hit with random geometry too.
     #[test]
@@ -155,7 +179,11 @@ fn algorithms_are_selected_for_their_specs() {
         (conv(1, 32, 12, [3, 1, 1, 1], 1), Algorithm::IndirectGemm),
         (conv(3, 64, 30, [3, 1, 1, 1], 1), Algorithm::IndirectGemm),
         (conv(3, 64, 30, [5, 1, 2, 2], 1), Algorithm::IndirectGemm),
-        (conv(3, 64, 30, [7, 2, 3, 1], 1), Algorithm::Direct),
+        (conv(3, 64, 30, [7, 2, 3, 1], 1), Algorithm::PolyphaseWinograd),
+        (conv(1, 8, 30, [8, 2, 3, 1], 1), Algorithm::PolyphaseWinograd),
+        (conv(3, 64, 30, [7, 2, 4, 1], 1), Algorithm::Direct),
+        (conv(3, 64, 30, [5, 2, 2, 1], 1), Algorithm::Direct),
+        (conv(8, 64, 30, [7, 2, 3, 1], 1), Algorithm::Direct),
         (conv(3, 64, 30, [7, 2, 3, 2], 1), Algorithm::Direct),
         (conv(64, 64, 12, [3, 3, 1, 1], 1), Algorithm::ImplicitGemm),
         (conv(64, 64, 12, [3, 1, 1, 1], 2), Algorithm::ImplicitGemm),
@@ -196,6 +224,9 @@ fn bitwise_identical_for_any_thread_count() {
         conv(24, 40, 17, [3, 1, 2, 1], 1),
         conv(24, 40, 17, [3, 2, 1, 1], 1),
         conv(3, 20, 23, [7, 2, 3, 1], 1),
+        // Polyphase Winograd: 4 bands of 8 tile rows, chunks across tile rows; a batch.
+        conv(3, 20, 100, [7, 2, 3, 1], 1),
+        Conv2dSpec { batch: 3, ..conv(2, 9, 61, [8, 2, 3, 1], 1) },
         conv(3, 20, 23, [3, 1, 1, 1], 1),
         Conv2dSpec { batch: 5, ..conv(2, 20, 13, [3, 1, 1, 1], 1) },
         conv(64, 72, 9, [1, 1, 0, 1], 1),
@@ -384,6 +415,57 @@ fn winograd_matches_reference() {
                         .unwrap_or_else(|e| panic!("{s} on {isa}: {e}"));
                     assert_eq!(plan.algorithm(), Algorithm::Winograd);
                     check_plan(&s, &mut plan, relu, 13 + i as u64).unwrap();
+                });
+            }
+        }
+    }
+}
+
+/// Polyphase Winograd against the reference on every ISA, 1-3 threads: 7x7 and the other
+/// kernels it takes (6x7, 8x8, 5x8), odd and even output sizes (a partial tile row and
+/// column), tile rows shorter and longer than a vector of tiles, asymmetric padding, 1-3
+/// input channels, output channels not a multiple of the GEMM tile, batch 3.
+#[test]
+fn polyphase_winograd_matches_reference() {
+    let shapes = [
+        // (h, w, kernel, padding (top, bottom, left, right), in, out, batch)
+        (224, 224, [7, 7], (3, 3, 3, 3), 3, 64, 1),
+        (1, 1, [7, 7], (3, 3, 3, 3), 1, 5, 1),
+        (9, 10, [7, 7], (3, 3, 3, 3), 2, 17, 3),
+        (40, 71, [7, 7], (0, 3, 2, 1), 3, 9, 1),
+        (13, 35, [7, 7], (1, 0, 3, 0), 1, 33, 2),
+        (19, 70, [6, 7], (2, 1, 3, 3), 3, 8, 1),
+        (16, 17, [8, 8], (3, 3, 2, 3), 2, 12, 1),
+        (11, 23, [5, 8], (2, 2, 3, 1), 3, 24, 1),
+    ];
+    for isa in isas() {
+        for (i, &(h, w, kernel, (top, bottom, left, right), c, k, batch)) in shapes.iter().enumerate() {
+            let s = Conv2dSpec {
+                batch,
+                in_channels: c,
+                out_channels: k,
+                input: [h, w],
+                kernel,
+                stride: [2, 2],
+                padding: Padding { top, bottom, left, right },
+                dilation: [1, 1],
+                groups: 1,
+            };
+            if s.output().is_err() || c * 2 >= isa.lanes() {
+                continue;
+            }
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| {
+                    let relu = i % 2 == 1;
+                    let mut plan = Conv2dPlan::builder(&s)
+                        .isa(isa)
+                        .relu(relu)
+                        .algorithm(Algorithm::PolyphaseWinograd)
+                        .build(&vec![0.0; s.weight_len().unwrap()], None)
+                        .unwrap_or_else(|e| panic!("{s} on {isa}: {e}"));
+                    assert_eq!(plan.algorithm(), Algorithm::PolyphaseWinograd);
+                    check_plan(&s, &mut plan, relu, 29 + i as u64).unwrap();
                 });
             }
         }

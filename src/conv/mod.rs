@@ -7,6 +7,7 @@ mod direct;
 mod implicit_gemm;
 mod indirect_gemm;
 mod plan;
+mod polyphase;
 mod tasks;
 mod unfold;
 pub(crate) mod unfolded;

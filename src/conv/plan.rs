@@ -9,6 +9,7 @@
 //! | [`Algorithm::Depthwise`] | `groups == in_channels == out_channels`, stride 1 |
 //! | [`Algorithm::Gemm1x1`] | 1x1 kernel, stride 1, no padding (any groups) |
 //! | [`Algorithm::Winograd`] | `groups == 1`, stride 1: 3x3 or a larger kernel whose 3x3 pieces save 1.5x (3x5, 5x5, 6x6); stride 2: kernels whose 3x3 pieces save 1.4x (sides multiples of 3: 3x3, 3x6, 6x6, ...); padding up to "same" (`(k - 1) / 2 * dilation`), at least `lanes / 2` input channels |
+//! | [`Algorithm::PolyphaseWinograd`] | `groups == 1`, stride 2x2, no dilation, kernel sides up to 8 with `kh * kw >= 38` (7x7, 6x7, 8x8, ...), padding up to "same", fewer than `lanes / 2` input channels |
 //! | [`Algorithm::IndirectGemm`] | `groups == 1`, column stride 1, fewer than `lanes / 2` input channels |
 //! | [`Algorithm::Direct`] | `groups == 1`, stride 1x1 or 2x2, a generated tile for the ISA (channel-blocked from `lanes / 2` input channels, planar below) |
 //! | [`Algorithm::ImplicitGemm`] | everything (any kernel, stride, dilation, padding, groups) |
@@ -20,6 +21,7 @@ use super::depthwise::Depthwise;
 use super::direct::Direct;
 use super::implicit_gemm::Gemm;
 use super::indirect_gemm::Indirect;
+use super::polyphase::Polyphase;
 use super::winograd::Winograd;
 use crate::error::{Error, check_len, try_zeroed};
 use crate::isa::Isa;
@@ -34,6 +36,7 @@ use crate::spec::{Conv2dSpec, ConvGeom};
 /// | [`Algorithm::Depthwise`] | `groups == in_channels == out_channels`, stride 1 |
 /// | [`Algorithm::Gemm1x1`] | 1x1 kernel, stride 1, no padding (any groups) |
 /// | [`Algorithm::Winograd`] | `groups == 1`, stride 1: 3x3 or a larger kernel whose 3x3 pieces save 1.5x (3x5, 5x5, 6x6); stride 2: kernels whose 3x3 pieces save 1.4x (sides multiples of 3: 3x3, 3x6, 6x6, ...); padding up to "same" (`(k - 1) / 2 * dilation`), at least `lanes / 2` input channels |
+/// | [`Algorithm::PolyphaseWinograd`] | `groups == 1`, stride 2x2, no dilation, kernel sides up to 8 with `kh * kw >= 38` (7x7, 6x7, 8x8, ...), padding up to "same", fewer than `lanes / 2` input channels |
 /// | [`Algorithm::IndirectGemm`] | `groups == 1`, column stride 1, fewer than `lanes / 2` input channels |
 /// | [`Algorithm::Direct`] | `groups == 1`, stride 1x1 or 2x2 (channel-blocked from `lanes / 2` input channels, planar below) |
 /// | [`Algorithm::ImplicitGemm`] | everything (any kernel, stride, dilation, padding, groups) |
@@ -56,6 +59,11 @@ pub enum Algorithm {
     /// 16 products per tile done by the direct kernels; at stride 2 its polyphase form
     /// (5x5 patches, 25 products per tile: 1.44x fewer for 3x3).
     Winograd,
+    /// Winograd F(2x2, 4x4) on the four phase planes of a stride-2 convolution with few
+    /// input channels (the 7x7 stem): 25 products per output and input channel instead of
+    /// `kh * kw` (1.96x fewer for 7x7), vectorised over tiles, the products kept in
+    /// registers and folded into the output transform, output rows written in place.
+    PolyphaseWinograd,
     /// Implicit GEMM: cache-sized panels of the unfolded input packed on the fly
     /// (BLIS-style KC/NC blocking), never a full im2col matrix. Handles every spec.
     ImplicitGemm,
@@ -63,10 +71,11 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Every algorithm, in the order the planner tries them.
-    pub const ALL: [Algorithm; 6] = [
+    pub const ALL: [Algorithm; 7] = [
         Algorithm::Depthwise,
         Algorithm::Gemm1x1,
         Algorithm::Winograd,
+        Algorithm::PolyphaseWinograd,
         Algorithm::IndirectGemm,
         Algorithm::Direct,
         Algorithm::ImplicitGemm,
@@ -79,6 +88,7 @@ impl Algorithm {
             Algorithm::Direct => "direct",
             Algorithm::Gemm1x1 => "gemm1x1",
             Algorithm::Winograd => "winograd",
+            Algorithm::PolyphaseWinograd => "polyphase_winograd",
             Algorithm::IndirectGemm => "indirect_gemm",
             Algorithm::ImplicitGemm => "implicit_gemm",
         }
@@ -91,6 +101,7 @@ impl Algorithm {
             Algorithm::Direct => Direct::accepts(g, isa, None),
             Algorithm::Gemm1x1 => Gemm::accepts_1x1(g),
             Algorithm::Winograd => Winograd::accepts(g, isa, None),
+            Algorithm::PolyphaseWinograd => Polyphase::accepts(g, isa),
             Algorithm::IndirectGemm => Indirect::accepts(g, isa, None),
             Algorithm::ImplicitGemm => true,
         }
@@ -109,6 +120,7 @@ enum Algo {
     Direct(Direct),
     Gemm(Gemm),
     Winograd(Winograd),
+    Polyphase(Polyphase),
     Indirect(Indirect),
 }
 
@@ -294,6 +306,9 @@ impl Conv2dPlanBuilder {
                 Algo::Indirect(Indirect::new(g, isa, kernel)?)
             }
             Algorithm::Winograd if Winograd::accepts(g, isa, kernel) => Algo::Winograd(Winograd::new(g, isa, kernel)?),
+            Algorithm::PolyphaseWinograd if kernel.is_none() && Polyphase::accepts(g, isa) => {
+                Algo::Polyphase(Polyphase::new(g, isa)?)
+            }
             Algorithm::Gemm1x1 | Algorithm::ImplicitGemm if algorithm.accepts(g, isa) => {
                 Algo::Gemm(Gemm::new(g, isa, algorithm == Algorithm::Gemm1x1, kernel).ok_or_else(unsupported)??)
             }
@@ -356,6 +371,7 @@ impl Conv2dPlan {
             Algo::Direct(a) => a.set_weights(&self.geom, weight, bias),
             Algo::Gemm(a) => a.set_weights(&self.geom, weight, bias),
             Algo::Winograd(a) => a.set_weights(&self.geom, weight, bias),
+            Algo::Polyphase(a) => a.set_weights(&self.geom, weight, bias),
             Algo::Indirect(a) => a.set_weights(&self.geom, weight, bias),
         }
         Ok(())
@@ -372,6 +388,7 @@ impl Conv2dPlan {
             Algo::Direct(a) => a.run(g, input, output, relu),
             Algo::Gemm(a) => a.run(g, input, output, relu),
             Algo::Winograd(a) => a.run(g, input, output, relu),
+            Algo::Polyphase(a) => a.run(g, input, output, relu),
             Algo::Indirect(a) => a.run(g, input, output, relu),
         }
         Ok(())
@@ -392,13 +409,15 @@ impl Conv2dPlan {
         self.isa
     }
 
-    /// The generated kernel's name, or `"depthwise"` for the depthwise kernel.
+    /// The generated kernel's name, or the hand-written kernel's: `"depthwise"`, or
+    /// `"polyphase_f24"` for polyphase Winograd.
     pub fn kernel(&self) -> &'static str {
         match &self.algo {
             Algo::Depthwise(_) => "depthwise",
             Algo::Direct(a) => KERNELS[a.kernel()].name,
             Algo::Gemm(a) => KERNELS[a.kernel()].name,
             Algo::Winograd(a) => KERNELS[a.kernel()].name,
+            Algo::Polyphase(_) => "polyphase_f24",
             Algo::Indirect(a) => KERNELS[a.kernel()].name,
         }
     }

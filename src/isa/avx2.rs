@@ -80,6 +80,46 @@ impl Simd for Avx2 {
         // SAFETY: the caller guarantees AVX.
         unsafe { _mm256_max_ps(a, b) }
     }
+    #[inline(always)]
+    unsafe fn deinterleave4(x: [__m256; 4]) -> [__m256; 4] {
+        // SAFETY: the caller guarantees AVX2. Each 128-bit half of x[m] is one t's 4
+        // phases (t = 2m, 2m + 1); a 4x4 transpose within the halves gives phase e of t =
+        // 0, 2, 4, 6 | 1, 3, 5, 7, which one permutation puts in order.
+        unsafe {
+            let t0 = _mm256_unpacklo_ps(x[0], x[1]);
+            let t1 = _mm256_unpackhi_ps(x[0], x[1]);
+            let t2 = _mm256_unpacklo_ps(x[2], x[3]);
+            let t3 = _mm256_unpackhi_ps(x[2], x[3]);
+            let (t0, t1, t2, t3) =
+                (_mm256_castps_pd(t0), _mm256_castps_pd(t1), _mm256_castps_pd(t2), _mm256_castps_pd(t3));
+            let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+            [
+                _mm256_permutevar8x32_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(t0, t2)), order),
+                _mm256_permutevar8x32_ps(_mm256_castpd_ps(_mm256_unpackhi_pd(t0, t2)), order),
+                _mm256_permutevar8x32_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(t1, t3)), order),
+                _mm256_permutevar8x32_ps(_mm256_castpd_ps(_mm256_unpackhi_pd(t1, t3)), order),
+            ]
+        }
+    }
+    #[inline(always)]
+    unsafe fn blend_from(a: __m256, b: __m256, s: usize) -> __m256 {
+        // SAFETY: the caller guarantees AVX2; lane i takes `b` where i > s - 1 (all lanes
+        // for s = 0: -1 is below every index).
+        unsafe {
+            let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            let take_b = _mm256_cmpgt_epi32(lanes, _mm256_set1_epi32(s as i32 - 1));
+            _mm256_blendv_ps(a, b, _mm256_castsi256_ps(take_b))
+        }
+    }
+    #[inline(always)]
+    unsafe fn interleave(a: __m256, b: __m256) -> [__m256; 2] {
+        // SAFETY: the caller guarantees AVX. Per 128-bit half: lo = a0 b0 a1 b1 | a4 b4 a5
+        // b5, hi = a2 b2 a3 b3 | a6 b6 a7 b7; then the low halves and the high halves.
+        unsafe {
+            let (lo, hi) = (_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+            [_mm256_permute2f128_ps::<0x20>(lo, hi), _mm256_permute2f128_ps::<0x31>(lo, hi)]
+        }
+    }
 
     #[inline(always)]
     unsafe fn transpose(src: *const f32, lds: usize, rows: usize, cols: usize, dst: *mut f32, ldd: usize) {

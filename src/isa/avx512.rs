@@ -74,6 +74,42 @@ impl Simd for Avx512 {
         // SAFETY: the caller guarantees AVX-512F.
         unsafe { _mm512_max_ps(a, b) }
     }
+    #[inline(always)]
+    unsafe fn deinterleave4(x: [__m512; 4]) -> [__m512; 4] {
+        // SAFETY: the caller guarantees AVX-512F. Index i < 16 of `permutex2var` takes lane
+        // i of the first source, 16 + i lane i of the second. First, per pair of inputs
+        // (8 t's): phases 0 and 1, phases 2 and 3, 8 lanes each; then the halves of the
+        // two pairs side by side.
+        unsafe {
+            let p01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+            let p23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+            let lo = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+            let hi = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+            let (a01, a23) = (_mm512_permutex2var_ps(x[0], p01, x[1]), _mm512_permutex2var_ps(x[0], p23, x[1]));
+            let (b01, b23) = (_mm512_permutex2var_ps(x[2], p01, x[3]), _mm512_permutex2var_ps(x[2], p23, x[3]));
+            [
+                _mm512_permutex2var_ps(a01, lo, b01),
+                _mm512_permutex2var_ps(a01, hi, b01),
+                _mm512_permutex2var_ps(a23, lo, b23),
+                _mm512_permutex2var_ps(a23, hi, b23),
+            ]
+        }
+    }
+    #[inline(always)]
+    unsafe fn blend_from(a: __m512, b: __m512, s: usize) -> __m512 {
+        // SAFETY: the caller guarantees AVX-512F; mask bit i set takes lane i of `b`.
+        unsafe { _mm512_mask_blend_ps(!mask(s), a, b) }
+    }
+    #[inline(always)]
+    unsafe fn interleave(a: __m512, b: __m512) -> [__m512; 2] {
+        // SAFETY: the caller guarantees AVX-512F. Index i < 16 of `permutex2var` takes lane
+        // i of `a`, 16 + i lane i of `b`.
+        unsafe {
+            let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+            let hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+            [_mm512_permutex2var_ps(a, lo, b), _mm512_permutex2var_ps(a, hi, b)]
+        }
+    }
 
     #[inline(always)]
     unsafe fn transpose(src: *const f32, lds: usize, rows: usize, cols: usize, dst: *mut f32, ldd: usize) {

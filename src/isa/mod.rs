@@ -116,6 +116,25 @@ pub trait Simd: Copy + Send + Sync + 'static {
     /// # Safety
     /// The CPU supports the ISA.
     unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
+    /// Interleaves the lanes of `a` and `b`: `[a0, b0, a1, b1, ...]`, the first `LANES`
+    /// of those in the first vector, the rest in the second (two output columns of a
+    /// Winograd tile into one output row).
+    ///
+    /// # Safety
+    /// The CPU supports the ISA.
+    unsafe fn interleave(a: Self::V, b: Self::V) -> [Self::V; 2];
+    /// Splits `4 * LANES` consecutive floats, `x[4t + e]`, into their 4 phases: vector
+    /// `e` of the result holds `x[4t + e]` for `t < LANES` (an input row into its column
+    /// phases for stride 4).
+    ///
+    /// # Safety
+    /// The CPU supports the ISA.
+    unsafe fn deinterleave4(x: [Self::V; 4]) -> [Self::V; 4];
+    /// Lanes below `s` from `a`, the others from `b` (`s <= LANES`).
+    ///
+    /// # Safety
+    /// The CPU supports the ISA.
+    unsafe fn blend_from(a: Self::V, b: Self::V, s: usize) -> Self::V;
 
     /// Transposes one `LANES x LANES` block: `dst[j * ldd + i] = src[i * lds + j]` for
     /// `i < rows`, `j < cols` (`rows, cols <= LANES`). Reads only those `src` elements and

@@ -66,4 +66,21 @@ impl Simd for Portable {
     unsafe fn max(a: f32x8, b: f32x8) -> f32x8 {
         a.max(b)
     }
+    #[inline(always)]
+    unsafe fn deinterleave4(x: [f32x8; 4]) -> [f32x8; 4] {
+        let x = x.map(|v| v.to_array());
+        let at = |i: usize| x[i / 8][i % 8];
+        [0, 1, 2, 3].map(|e| f32x8::new(std::array::from_fn(|t| at(4 * t + e))))
+    }
+    #[inline(always)]
+    unsafe fn blend_from(a: f32x8, b: f32x8, s: usize) -> f32x8 {
+        let (a, b) = (a.to_array(), b.to_array());
+        f32x8::new(std::array::from_fn(|i| if i < s { a[i] } else { b[i] }))
+    }
+    #[inline(always)]
+    unsafe fn interleave(a: f32x8, b: f32x8) -> [f32x8; 2] {
+        let (a, b) = (a.to_array(), b.to_array());
+        let pair = |i: usize| if i.is_multiple_of(2) { a[i / 2] } else { b[i / 2] };
+        [f32x8::new(std::array::from_fn(pair)), f32x8::new(std::array::from_fn(|i| pair(8 + i)))]
+    }
 }

@@ -1,6 +1,7 @@
 //! The microkernels: the generated register-blocked kernels (`$OUT_DIR/kernels.rs`,
 //! rendered by `codegen/mod.rs`), the hand-written ones (depthwise, the Winograd
-//! transforms), their contracts and the registry that dispatch, tests and benches share.
+//! transforms, polyphase Winograd), their contracts and the registry that dispatch, tests
+//! and benches share.
 //!
 //! Each kernel is a generic `#[inline(always)]` function over the crate's `Simd` trait, instantiated per
 //! ISA in an `#[inline(never)]` `#[target_feature]` entry point named `<kernel>__<isa>`
@@ -66,6 +67,7 @@ macro_rules! entries {
 }
 
 pub(crate) mod depthwise;
+pub(crate) mod polyphase;
 pub(crate) mod winograd;
 
 #[cfg(target_arch = "x86_64")]
@@ -323,5 +325,73 @@ pub(crate) fn transpose_entry(isa: Isa) -> TransposeFn {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => transpose_avx2,
         _ => transpose_portable,
+    }
+}
+
+/// The lane-shuffling [`Simd`] operations against their definitions, on every ISA the CPU
+/// has.
+#[cfg(test)]
+mod simd_tests {
+    use std::cell::RefCell;
+
+    #[cfg(target_arch = "x86_64")]
+    use crate::isa::{Avx2, Avx512};
+    use crate::isa::{Isa, Portable, Simd};
+
+    /// Checks `interleave`, `blend_from` and `deinterleave4` for `S`, pushing a message
+    /// per wrong result.
+    ///
+    /// # Safety
+    /// The CPU supports `S`.
+    #[inline(always)]
+    unsafe fn shuffles<S: Simd>(failures: &RefCell<Vec<String>>) {
+        let l = S::LANES;
+        let x: Vec<f32> = (0..4 * l).map(|i| i as f32).collect();
+        let mut out = vec![0.0f32; 4 * l];
+        let fail = |what: &str, got: &[f32], want: &[f32]| {
+            if got != want {
+                failures.borrow_mut().push(format!("{what} ({l} lanes): got {got:?}, want {want:?}"));
+            }
+        };
+        // SAFETY: the caller guarantees the ISA; every load and store is inside `x` /
+        // `out` (4L floats each).
+        unsafe {
+            let (a, b) = (S::load(x.as_ptr()), S::load(x.as_ptr().add(l)));
+            let [lo, hi] = S::interleave(a, b);
+            S::store(out.as_mut_ptr(), lo);
+            S::store(out.as_mut_ptr().add(l), hi);
+            let want: Vec<f32> = (0..2 * l).map(|i| x[(i % 2) * l + i / 2]).collect();
+            fail("interleave", &out[..2 * l], &want);
+            for s in 0..=l {
+                S::store(out.as_mut_ptr(), S::blend_from(a, b, s));
+                let want: Vec<f32> = (0..l).map(|i| if i < s { x[i] } else { x[l + i] }).collect();
+                fail(&format!("blend_from {s}"), &out[..l], &want);
+            }
+            let v = [0, 1, 2, 3].map(|m| S::load(x.as_ptr().add(m * l)));
+            for (e, phase) in S::deinterleave4(v).into_iter().enumerate() {
+                S::store(out.as_mut_ptr().add(e * l), phase);
+            }
+            let want: Vec<f32> = (0..4 * l).map(|i| x[4 * (i % l) + i / l]).collect();
+            fail("deinterleave4", &out, &want);
+        }
+    }
+
+    entries!(
+        shuffles,
+        RefCell<Vec<String>>,
+        shuffles_entry,
+        shuffles_portable<Portable>,
+        shuffles_avx2<Avx2>,
+        shuffles_avx512<Avx512>
+    );
+
+    #[test]
+    fn shuffles_match_their_definitions() {
+        for isa in Isa::ALL.into_iter().filter(|isa| isa.supports()) {
+            let failures = RefCell::new(Vec::new());
+            // SAFETY: the CPU supports `isa`.
+            unsafe { shuffles_entry(isa)(&failures) };
+            assert!(failures.borrow().is_empty(), "{isa}: {:#?}", failures.borrow());
+        }
     }
 }

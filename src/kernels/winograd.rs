@@ -31,10 +31,11 @@
 use super::{Avx2, Avx512};
 use super::{Isa, Portable, Simd};
 
-/// The 1D transforms of a tile of 2 outputs from an `A`-point patch.
-trait Tile<const A: usize> {
-    /// `G`, the weight transform's left factor (`A x 3`).
-    const G: [[f64; 3]; A];
+/// The 1D transforms of a tile of 2 outputs of an `R`-tap kernel from an `A`-point
+/// patch (`A = R + 1`).
+pub(crate) trait Tile<const A: usize, const R: usize> {
+    /// `G`, the weight transform's left factor (`A x R`).
+    const G: [[f64; R]; A];
     /// `Bt x` for one column (or, transposed, one row) of a patch.
     ///
     /// # Safety
@@ -50,7 +51,7 @@ trait Tile<const A: usize> {
 /// F(2, 3), stride 1: 4-point patches.
 struct F23;
 
-impl Tile<4> for F23 {
+impl Tile<4, 3> for F23 {
     const G: [[f64; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
     #[inline(always)]
     unsafe fn bt<S: Simd>(x: [S::V; 4]) -> [S::V; 4] {
@@ -67,7 +68,7 @@ impl Tile<4> for F23 {
 /// F(2, 3), stride 2: 5-point patches (the polyphase split above).
 struct F23S2;
 
-impl Tile<5> for F23S2 {
+impl Tile<5, 3> for F23S2 {
     const G: [[f64; 3]; 5] = [[1.0, 0.0, 0.0], [1.0, 0.0, 1.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0]];
     #[inline(always)]
     unsafe fn bt<S: Simd>(x: [S::V; 5]) -> [S::V; 5] {
@@ -78,6 +79,52 @@ impl Tile<5> for F23S2 {
     unsafe fn at<S: Simd>(x: [S::V; 5]) -> [S::V; 2] {
         // SAFETY: the caller guarantees the ISA.
         unsafe { [S::add(S::add(x[0], x[1]), x[3]), S::add(S::add(x[1], x[2]), x[4])] }
+    }
+}
+
+/// F(2, 4), stride 1: 5-point patches, interpolation points 0, 1, -1, 2 and infinity
+/// (Toom-Cook); the polyphase driver (`conv::polyphase`) runs it on the phase planes of
+/// a stride-2 convolution.
+///
+/// ```text
+/// y0 = d0 g0 + d1 g1 + d2 g2 + d3 g3,  y1 = d1 g0 + d2 g1 + d3 g2 + d4 g3
+/// Bt d = [2 d0 - d1 - 2 d2 + d3, -2 d1 - d2 + d3, 2 d1 - 3 d2 + d3, d3 - d1, 2 d1 - d2 - 2 d3 + d4]
+/// G g  = [g0 / 2, -(g0 + g1 + g2 + g3) / 2, (-g0 + g1 - g2 + g3) / 6, (g0 + 2 g1 + 4 g2 + 8 g3) / 6, g3]
+/// At m = [m0 + m1 + m2 + m3, m1 - m2 + 2 m3 + m4]
+/// ```
+pub(crate) struct F24;
+
+impl Tile<5, 4> for F24 {
+    const G: [[f64; 4]; 5] = [
+        [0.5, 0.0, 0.0, 0.0],
+        [-0.5, -0.5, -0.5, -0.5],
+        [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0, 1.0 / 6.0],
+        [1.0 / 6.0, 1.0 / 3.0, 2.0 / 3.0, 4.0 / 3.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ];
+    #[inline(always)]
+    unsafe fn bt<S: Simd>(x: [S::V; 5]) -> [S::V; 5] {
+        // SAFETY: the caller guarantees the ISA.
+        unsafe {
+            let t = S::sub(x[3], x[1]);
+            [
+                S::fma(S::splat(2.0), S::sub(x[0], x[2]), t),
+                S::sub(t, S::add(x[1], x[2])),
+                S::fma(S::splat(3.0), S::sub(x[1], x[2]), t),
+                t,
+                S::fma(S::splat(-2.0), t, S::sub(x[4], x[2])),
+            ]
+        }
+    }
+    #[inline(always)]
+    unsafe fn at<S: Simd>(x: [S::V; 5]) -> [S::V; 2] {
+        // SAFETY: the caller guarantees the ISA.
+        unsafe {
+            [
+                S::add(S::add(x[0], x[1]), S::add(x[2], x[3])),
+                S::fma(S::splat(2.0), x[3], S::add(S::sub(x[1], x[2]), x[4])),
+            ]
+        }
     }
 }
 
@@ -103,8 +150,8 @@ impl Transform {
     /// Points of a patch per axis (`A`, the rows of its `G`).
     pub(crate) fn alpha(self) -> usize {
         match self {
-            Transform::F2x3 => <F23 as Tile<4>>::G.len(),
-            Transform::F2x3S2 => <F23S2 as Tile<5>>::G.len(),
+            Transform::F2x3 => <F23 as Tile<4, 3>>::G.len(),
+            Transform::F2x3S2 => <F23S2 as Tile<5, 3>>::G.len(),
         }
     }
 
@@ -116,8 +163,8 @@ impl Transform {
     /// Row `i < A` of `G` (the weight transform's left factor).
     pub(crate) fn g(self, i: usize) -> [f64; 3] {
         match self {
-            Transform::F2x3 => <F23 as Tile<4>>::G[i],
-            Transform::F2x3S2 => <F23S2 as Tile<5>>::G[i],
+            Transform::F2x3 => <F23 as Tile<4, 3>>::G[i],
+            Transform::F2x3S2 => <F23S2 as Tile<5, 3>>::G[i],
         }
     }
 
@@ -178,7 +225,7 @@ pub(crate) struct OutputArgs {
 /// # Safety
 /// The CPU supports `S`; `a` satisfies the contract of [`InputArgs`].
 #[inline(always)]
-unsafe fn input<S: Simd, T: Tile<A>, const A: usize>(a: &InputArgs) {
+unsafe fn input<S: Simd, T: Tile<A, 3>, const A: usize>(a: &InputArgs) {
     let l = S::LANES;
     // SAFETY: every read and write is one the contract names.
     unsafe {
@@ -203,7 +250,7 @@ unsafe fn input<S: Simd, T: Tile<A>, const A: usize>(a: &InputArgs) {
 /// # Safety
 /// The CPU supports `S`; `a` satisfies the contract of [`OutputArgs`].
 #[inline(always)]
-unsafe fn output<S: Simd, T: Tile<A>, const A: usize>(a: &OutputArgs) {
+unsafe fn output<S: Simd, T: Tile<A, 3>, const A: usize>(a: &OutputArgs) {
     let l = S::LANES;
     // SAFETY: every read and write is one the contract names.
     unsafe {
