@@ -385,36 +385,47 @@ fn winograd_matches_reference() {
         (13, 14, [3, 6], [1, 1], (1, 1, 2, 2), 16, 12, 1, 2),
         (19, 17, [9, 9], [1, 1], (4, 4, 3, 4), 8, 10, 1, 2),
     ];
+    let specs = shapes.map(|(h, w, kernel, dilation, (top, bottom, left, right), c, k, batch, stride)| Conv2dSpec {
+        batch,
+        in_channels: c,
+        out_channels: k,
+        input: [h, w],
+        kernel,
+        stride: [stride, stride],
+        padding: Padding { top, bottom, left, right },
+        dilation,
+        groups: 1,
+    });
+    // Winograd takes at least lanes / 2 input channels.
+    forced_plans_match_reference(Algorithm::Winograd, &specs, |s, isa| s.in_channels * 2 >= isa.lanes(), 13);
+}
+
+/// Plans each of `specs` that has an output, and that `applies` on an ISA, with
+/// `algorithm` forced, on every ISA in pools of 1-3 threads (fused ReLU on every other
+/// spec), and checks it against the reference.
+fn forced_plans_match_reference(
+    algorithm: Algorithm,
+    specs: &[Conv2dSpec],
+    applies: impl Fn(&Conv2dSpec, Isa) -> bool,
+    seed: u64,
+) {
     for isa in isas() {
-        for (i, &(h, w, kernel, dilation, (top, bottom, left, right), c, k, batch, stride)) in shapes.iter().enumerate()
-        {
-            let s = Conv2dSpec {
-                batch,
-                in_channels: c,
-                out_channels: k,
-                input: [h, w],
-                kernel,
-                stride: [stride, stride],
-                padding: Padding { top, bottom, left, right },
-                dilation,
-                groups: 1,
-            };
-            if s.output().is_err() || c * 2 < isa.lanes() {
+        for (i, s) in specs.iter().enumerate() {
+            if s.output().is_err() || !applies(s, isa) {
                 continue;
             }
             for threads in [1, 2, 3] {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
                 pool.install(|| {
-                    let weight = fill(s.weight_len().unwrap(), 5);
                     let relu = i % 2 == 1;
-                    let mut plan = Conv2dPlan::builder(&s)
+                    let mut plan = Conv2dPlan::builder(s)
                         .isa(isa)
                         .relu(relu)
-                        .algorithm(Algorithm::Winograd)
-                        .build(&weight, None)
+                        .algorithm(algorithm)
+                        .build(&vec![0.0; s.weight_len().unwrap()], None)
                         .unwrap_or_else(|e| panic!("{s} on {isa}: {e}"));
-                    assert_eq!(plan.algorithm(), Algorithm::Winograd);
-                    check_plan(&s, &mut plan, relu, 13 + i as u64).unwrap();
+                    assert_eq!(plan.algorithm(), algorithm);
+                    check_plan(s, &mut plan, relu, seed + i as u64).unwrap();
                 });
             }
         }
@@ -438,38 +449,19 @@ fn polyphase_winograd_matches_reference() {
         (16, 17, [8, 8], (3, 3, 2, 3), 2, 12, 1),
         (11, 23, [5, 8], (2, 2, 3, 1), 3, 24, 1),
     ];
-    for isa in isas() {
-        for (i, &(h, w, kernel, (top, bottom, left, right), c, k, batch)) in shapes.iter().enumerate() {
-            let s = Conv2dSpec {
-                batch,
-                in_channels: c,
-                out_channels: k,
-                input: [h, w],
-                kernel,
-                stride: [2, 2],
-                padding: Padding { top, bottom, left, right },
-                dilation: [1, 1],
-                groups: 1,
-            };
-            if s.output().is_err() || c * 2 >= isa.lanes() {
-                continue;
-            }
-            for threads in [1, 2, 3] {
-                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-                pool.install(|| {
-                    let relu = i % 2 == 1;
-                    let mut plan = Conv2dPlan::builder(&s)
-                        .isa(isa)
-                        .relu(relu)
-                        .algorithm(Algorithm::PolyphaseWinograd)
-                        .build(&vec![0.0; s.weight_len().unwrap()], None)
-                        .unwrap_or_else(|e| panic!("{s} on {isa}: {e}"));
-                    assert_eq!(plan.algorithm(), Algorithm::PolyphaseWinograd);
-                    check_plan(&s, &mut plan, relu, 29 + i as u64).unwrap();
-                });
-            }
-        }
-    }
+    let specs = shapes.map(|(h, w, kernel, (top, bottom, left, right), c, k, batch)| Conv2dSpec {
+        batch,
+        in_channels: c,
+        out_channels: k,
+        input: [h, w],
+        kernel,
+        stride: [2, 2],
+        padding: Padding { top, bottom, left, right },
+        dilation: [1, 1],
+        groups: 1,
+    });
+    // Polyphase Winograd takes fewer than lanes / 2 input channels.
+    forced_plans_match_reference(Algorithm::PolyphaseWinograd, &specs, |s, isa| s.in_channels * 2 < isa.lanes(), 29);
 }
 
 /// Column strides far above the width (found by the fuzz-corpus proptest and by
