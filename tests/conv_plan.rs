@@ -96,12 +96,12 @@ proptest! {
         }
     }
 
-    /// Polyphase Winograd (planned by default: 1-3 input channels, stride 2, kernels of 5
-    /// to 8 a side with at least 38 taps) over random sizes, kernels and padding up to
-    /// "same", with fused ReLU or not.
+    /// Polyphase Winograd (planned by default below `lanes / 2` input channels: 1-7 on
+    /// AVX-512, 1-3 on the others; stride 2, kernels of 5 to 8 a side with at least 38
+    /// taps) over random sizes, kernels and padding up to "same", with fused ReLU or not.
     #[test]
     fn polyphase_plans_match_reference(
-        c in 1usize..=3, k in 1usize..=20, batch in 1usize..=2, (h, w) in (1usize..=40, 1usize..=40),
+        c in 1usize..=7, k in 1usize..=20, batch in 1usize..=2, (h, w) in (1usize..=40, 1usize..=40),
         (kh, kw) in (5usize..=8, 5usize..=8), pads in (0usize..=3, 0usize..=3, 0usize..=3, 0usize..=3),
         relu in any::<bool>(), seed in any::<u64>(),
     ) {
@@ -115,7 +115,9 @@ proptest! {
         prop_assume!(s.output().is_ok());
         for isa in isas() {
             let mut plan = Conv2dPlan::builder(&s).isa(isa).relu(relu).build(&vec![0.0; s.weight_len().unwrap()], None).unwrap();
-            prop_assert_eq!(plan.algorithm(), Algorithm::PolyphaseWinograd, "{}", plan);
+            if c * 2 < isa.lanes() {
+                prop_assert_eq!(plan.algorithm(), Algorithm::PolyphaseWinograd, "{}", plan);
+            }
             check_plan(&s, &mut plan, relu, seed)?;
         }
     }
@@ -223,10 +225,13 @@ fn bitwise_identical_for_any_thread_count() {
         conv(24, 40, 17, [3, 1, 1, 2], 1),
         conv(24, 40, 17, [3, 1, 2, 1], 1),
         conv(24, 40, 17, [3, 2, 1, 1], 1),
+        // Polyphase Winograd: one band; bands of 8, 8, 8 and 1 tile rows with chunks
+        // across tile rows; a batch of 2 bands each (13 and 2 tile rows).
         conv(3, 20, 23, [7, 2, 3, 1], 1),
-        // Polyphase Winograd: 4 bands of 8 tile rows, chunks across tile rows; a batch.
         conv(3, 20, 100, [7, 2, 3, 1], 1),
         Conv2dSpec { batch: 3, ..conv(2, 9, 61, [8, 2, 3, 1], 1) },
+        // The planar direct kernels at stride 2 (6x6: too few taps for polyphase).
+        conv(3, 20, 23, [6, 2, 2, 1], 1),
         conv(3, 20, 23, [3, 1, 1, 1], 1),
         Conv2dSpec { batch: 5, ..conv(2, 20, 13, [3, 1, 1, 1], 1) },
         conv(64, 72, 9, [1, 1, 0, 1], 1),
@@ -291,6 +296,9 @@ fn unaligned_buffers_in_pool() {
         (conv(24, 40, 64, [3, 2, 1, 1], 1), Algorithm::Direct),
         (conv(24, 40, 56, [3, 2, 1, 1], 1), Algorithm::Direct),
         (Conv2dSpec { batch: 2, ..conv(3, 20, 64, [7, 2, 3, 1], 1) }, Algorithm::Direct),
+        // Polyphase Winograd: pieces of vectors across tile rows; odd output sizes.
+        (Conv2dSpec { batch: 2, ..conv(3, 20, 64, [7, 2, 3, 1], 1) }, Algorithm::PolyphaseWinograd),
+        (Conv2dSpec { input: [37, 45], ..conv(2, 9, 37, [7, 2, 3, 1], 1) }, Algorithm::PolyphaseWinograd),
         (conv(24, 40, 32, [3, 1, 1, 1], 1), Algorithm::Winograd),
         (conv(24, 40, 10, [3, 1, 1, 1], 1), Algorithm::Winograd),
     ];
@@ -400,9 +408,9 @@ fn winograd_matches_reference() {
     forced_plans_match_reference(Algorithm::Winograd, &specs, |s, isa| s.in_channels * 2 >= isa.lanes(), 13);
 }
 
-/// Plans each of `specs` that has an output, and that `applies` on an ISA, with
-/// `algorithm` forced, on every ISA in pools of 1-3 threads (fused ReLU on every other
-/// spec), and checks it against the reference.
+/// Plans each of `specs` (all valid) that `applies` on an ISA with `algorithm` forced, on
+/// every ISA in pools of 1-3 threads (fused ReLU on every other spec), and checks it
+/// against the reference.
 fn forced_plans_match_reference(
     algorithm: Algorithm,
     specs: &[Conv2dSpec],
@@ -411,7 +419,8 @@ fn forced_plans_match_reference(
 ) {
     for isa in isas() {
         for (i, s) in specs.iter().enumerate() {
-            if s.output().is_err() || !applies(s, isa) {
+            assert!(s.output().is_ok(), "{s}: no output");
+            if !applies(s, isa) {
                 continue;
             }
             for threads in [1, 2, 3] {
@@ -433,9 +442,9 @@ fn forced_plans_match_reference(
 }
 
 /// Polyphase Winograd against the reference on every ISA, 1-3 threads: 7x7 and the other
-/// kernels it takes (6x7, 8x8, 5x8), odd and even output sizes (a partial tile row and
-/// column), tile rows shorter and longer than a vector of tiles, asymmetric padding, 1-3
-/// input channels, output channels not a multiple of the GEMM tile, batch 3.
+/// kernels it takes (6x7, 8x8, 5x8, 8x7), odd and even output sizes (a partial tile row
+/// and column), tile rows shorter and longer than a vector of tiles, asymmetric padding,
+/// 1-7 input channels, output channels not a multiple of the products tile, batches.
 #[test]
 fn polyphase_winograd_matches_reference() {
     let shapes = [
@@ -448,6 +457,9 @@ fn polyphase_winograd_matches_reference() {
         (19, 70, [6, 7], (2, 1, 3, 3), 3, 8, 1),
         (16, 17, [8, 8], (3, 3, 2, 3), 2, 12, 1),
         (11, 23, [5, 8], (2, 2, 3, 1), 3, 24, 1),
+        // 5-7 channels: AVX-512 only (K = 20-28).
+        (30, 33, [7, 7], (3, 3, 3, 3), 7, 10, 1),
+        (17, 40, [8, 7], (3, 2, 2, 3), 5, 16, 2),
     ];
     let specs = shapes.map(|(h, w, kernel, (top, bottom, left, right), c, k, batch)| Conv2dSpec {
         batch,

@@ -19,17 +19,14 @@
 //! ```text
 //! Q                 the band's input rows, each split into its 4 column phases
 //! per chunk of W = NV * L tiles:
-//!   input transform   V [25 positions][K][W]        (AVX-512: W = 32, 38 KiB for S8)
+//!   input transform   V [25 positions][K][W]      (AVX-512: W = 32, 37.5 KiB for S8)
 //!   per MR output channels, the products kernel:
 //!     per position: U_p [MR][K] x V_p [K][W] in MR x NV registers, folded at once
 //!                   into At along the row of positions (2 sums of MR x NV vectors)
 //!     At along the columns -> 2x2 outputs (+ ReLU), interleaved into NCHW rows
 //! ```
 //!
-//! With `K = 12` (S8) a product is only 12 FMAs deep: storing the 25 positions' products
-//! and reading them back for the output transform (the channel-blocked Winograd's way)
-//! measured about as slow as the direct kernel; folding `At` into the products keeps
-//! them in registers.
+//! The products never leave the registers (`kernels::polyphase::products` says why).
 //!
 //! Multiplications: 25 per output and input channel against `kh * kw` for direct
 //! convolution (49 for 7x7: 1.96x fewer; GFLOP/s figures count the direct convolution's
@@ -79,7 +76,8 @@ pub(crate) struct Polyphase {
     u: Aligned,
     /// `[m tile][MR]`.
     bias: Vec<f32>,
-    /// Per task: the band's V, chunk after chunk.
+    /// Per thread: a band's split rows (`Q`, `[ic][hq][4][tq]`), then one chunk's V
+    /// (`[25][K][NV * L]`, rewritten for each chunk).
     slots: Slots,
 }
 
@@ -104,13 +102,13 @@ impl Polyphase {
         let band = TASK_TILES.div_ceil(ntx).min(nty);
         let k = product("polyphase K", &[4, g.in_c])?;
         let m_tiles = g.out_c.div_ceil(mr);
-        // Q: tile row ty reads padded rows 4ty + 2i + a (i < 5, a < 2), and for the vector
-        // of tiles from tx0 (a multiple of L below ntx) floats tx0 + (2j + b) / 4 + l
-        // (j < 5, b < 2, l < L) of a column phase: up to round_up(ntx, L) + 1.
+        // Q rows: band row y reads rows 4y + 2i + a (i < 5, a < 2) <= 4(band - 1) + 9.
         let hq = add("polyphase rows", product("polyphase rows", &[4, band])?, 6)?;
-        // A column phase: a chunk's piece of a tile row loads up to float x + 2 + L - 1
-        // (x < ntx).
-        let tq = add("polyphase columns", ntx, lanes + 2)?;
+        // A column phase: a piece of a tile row loads up to float x + 2 + L - 1 <= ntx + L
+        // (x < ntx, (2j + b) / 4 <= 2); rounded up to whole vectors, so that the phases
+        // start at vector boundaries (S8 at one thread, paired blocks, against 74 floats:
+        // 1.08x the time with 73, 0.99x with 80).
+        let tq = add("polyphase columns", ntx, lanes + 1)?.div_ceil(lanes) * lanes;
         let q_len = product("polyphase input", &[g.in_c, hq, 4, tq])?;
         let chunk = nv * lanes;
         let v_len = product("polyphase V", &[POSITIONS, k, chunk])?;
@@ -189,9 +187,11 @@ impl Polyphase {
         let tiles = rows_of_tiles * self.ntx;
         let (tq, q_row) = (self.tq, 4 * self.tq);
         let (q, v) = buf.split_at_mut(g.in_c * self.hq * q_row);
-        // The band's Q: padded rows 4 ty0 + R (R < hq) of each channel, split into their
-        // column phases (input row 4 ty0 + R - pad_top, zero outside the image).
-        for (i, row) in q.chunks_exact_mut(q_row).enumerate() {
+        // The band's Q: padded rows 4 ty0 + R of each channel, split into their column
+        // phases (input row 4 ty0 + R - pad_top, zero outside the image); the rows its
+        // tile rows read, R < 4 rows_of_tiles + 6 (<= hq).
+        let rows_read = 4 * rows_of_tiles + 6;
+        for (i, row) in q.chunks_exact_mut(q_row).enumerate().filter(|(i, _)| i % self.hq < rows_read) {
             let (ic, r) = (i / self.hq, 4 * ty0 + i % self.hq);
             let src = r.checked_sub(h.pad_begin).filter(|&y| y < h.input).map(|y| (ic * h.input + y) * w.input);
             let args = SplitArgs {
@@ -208,29 +208,29 @@ impl Polyphase {
         for c0 in (0..tiles).step_by(cw) {
             let valid = cw.min(tiles - c0);
             for ic in 0..g.in_c {
-                for n in 0..self.nv {
-                    if n * l >= valid {
+                for vi in 0..self.nv {
+                    if vi * l >= valid {
                         break;
                     }
                     let args = PhaseInputArgs {
                         q: q[ic * self.hq * q_row..][..self.hq * q_row].as_ptr(),
                         row: q_row,
                         phase: tq,
-                        first: c0 + n * l,
-                        tiles: l.min(valid - n * l),
+                        first: c0 + vi * l,
+                        tiles: l.min(valid - vi * l),
                         row_tiles: self.ntx,
-                        v: v[4 * ic * cw + n * l..].as_mut_ptr(),
+                        v: v[4 * ic * cw + vi * l..].as_mut_ptr(),
                         width: cw,
                         pos_stride: k * cw,
                     };
-                    // SAFETY: the ISA is the plan's. Reads: tile c0 + n L + t (t < L, below
+                    // SAFETY: the ISA is the plan's. Reads: tile c0 + vi L + t (t < L, below
                     // `tiles`) is in band row y < rows_of_tiles, its Q rows 4y + 2i + a <=
-                    // 4(band - 1) + 9 < hq of channel ic; a piece's loads run from up to L
-                    // - 1 floats before its first tile (inside the channel's Q: band row
-                    // >= 1 then) to float x + 2 + L - 1 < ntx + L + 2 = tq of a column phase
-                    // (x < ntx): inside `q`. Writes: position p < 25, row 4 ic + 2a + b < K,
-                    // columns n L.. n L + L <= W of the chunk: below 25 * K * W floats of
-                    // `v`.
+                    // 4 rows_of_tiles + 5 (split above, < hq) of channel ic; a piece's loads
+                    // run from up to L - 1 floats before its first tile (inside the
+                    // channel's Q: band row >= 1 then) to float x + 2 + L - 1 <= ntx + L <
+                    // tq of a column phase (x < ntx): inside `q`. Writes: position p < 25,
+                    // row 4 ic + 2a + b < K, columns vi L.. vi L + L <= W of the chunk:
+                    // below 25 * K * W floats of `v`.
                     unsafe { (self.input_tf)(&args) };
                 }
             }

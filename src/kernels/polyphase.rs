@@ -5,10 +5,11 @@
 //!
 //! Phase plane `(a, b)` of the zero-padded input `Xp` is `P_ab[y][x] = Xp[2y + a][2x + b]`;
 //! tile `(ty, tx)` (outputs `2ty..2ty + 2` x `2tx..2tx + 2`) reads the 5x5 patch
-//! `P_ab[2ty + i][2tx + j] = Xp[4ty + 2i + a][4tx + 2j + b]` of each phase. The input is
-//! held as `Q[R][e][t] = Xp[R][4t + e]` (each padded row split into its 4 column phases),
-//! so that for fixed `(i, j, a, b)` the values of consecutive tiles `tx` are consecutive
-//! floats: `Q[4ty + 2i + a][(2j + b) % 4][tx + (2j + b) / 4]`.
+//! `P_ab[2ty + i][2tx + j] = Xp[4ty + 2i + a][4tx + 2j + b]` of each phase. A band's input
+//! rows are held as `Q[R][e][t] = Xp[4 ty0 + R][4t + e]` (each padded row split into its 4
+//! column phases, `ty0` the band's first tile row), so that for fixed `(i, j, a, b)` the
+//! values of consecutive tiles `tx` of band row `y` are consecutive floats:
+//! `Q[4y + 2i + a][(2j + b) % 4][tx + (2j + b) / 4]`.
 //!
 //! Tiles are numbered row-major through a band of tile rows and grouped in chunks of
 //! `W = NV * L` (the products kernel's width); the transformed input of a chunk is
@@ -32,7 +33,7 @@ const BIAS_POSITION: usize = ALPHA + 1;
 
 /// Row `i < 5` of F(2, 4)'s `G` (the weight transform's left factor).
 pub(crate) fn g(i: usize) -> [f64; 4] {
-    <F24 as Tile<5, 4>>::G[i]
+    <F24 as Tile<ALPHA, 4>>::G[i]
 }
 
 /// Arguments of the input transform: one input channel, one vector of `L` tiles.
@@ -79,10 +80,10 @@ pub(crate) struct SplitArgs {
 #[inline(always)]
 unsafe fn split<S: Simd>(a: &SplitArgs) {
     let l = S::LANES;
-    // Vector blocks t0..t0 + L: floats 4 t0 - pad .. 4 t0 - pad + 4L all inside.
+    // Vector blocks t0..t0 + L: floats 4 t0 - pad .. 4 t0 - pad + 4L all inside (t0 + L
+    // <= (len + pad) / 4), and t0 + L <= phase.
     let first = a.pad.div_ceil(4);
-    let blocks = if a.len + a.pad >= 4 * (first + l) { ((a.len + a.pad) / 4 - first) / l } else { 0 };
-    let blocks = blocks.min(a.phase.saturating_sub(first) / l);
+    let blocks = ((a.len + a.pad) / 4).min(a.phase).saturating_sub(first) / l;
     let vector = first..first + blocks * l;
     // Past `data` every phase reads past the row: zeros.
     let data = (a.len + a.pad).div_ceil(4).min(a.phase);
@@ -93,7 +94,7 @@ unsafe fn split<S: Simd>(a: &SplitArgs) {
         for e in 0..4 {
             std::ptr::write_bytes(a.q.add(e * a.phase + data), 0, a.phase - data);
         }
-        for t in (0..vector.start.min(data)).chain(vector.end.max(vector.start.min(data))..data) {
+        for t in (0..vector.start.min(data)).chain(vector.end.min(data)..data) {
             for e in 0..4 {
                 let x = (4 * t + e).checked_sub(a.pad).filter(|&i| i < a.len).map_or(0.0, |i| *a.src.add(i));
                 *a.q.add(e * a.phase + t) = x;
@@ -146,12 +147,8 @@ pub(crate) struct PhaseProductArgs {
 /// # Safety
 /// The CPU supports `S`; the loads named in [`PhaseInputArgs`] are readable.
 #[inline(always)]
-unsafe fn patch<S: Simd, T: Tile<A, 4>, const A: usize>(
-    base: *const f32,
-    row: usize,
-    phase: usize,
-    ra: usize,
-) -> [[S::V; A]; A] {
+unsafe fn patch<S: Simd>(base: *const f32, row: usize, phase: usize, ra: usize) -> [[S::V; ALPHA]; ALPHA] {
+    const A: usize = ALPHA;
     // SAFETY: point j of patch row i is column phase (2j + cb) % 4 = cb or 2 + cb, float
     // (2j + cb) / 4 = j / 2 further, of Q row 2i + ra: loads the contract names.
     unsafe {
@@ -163,7 +160,7 @@ unsafe fn patch<S: Simd, T: Tile<A, 4>, const A: usize>(
             for (j, xj) in x.iter_mut().enumerate() {
                 *xj = S::load(if j % 2 == 0 { even } else { odd }.wrapping_add(j / 2));
             }
-            *r = T::bt::<S>(x);
+            *r = F24::bt::<S>(x);
         }
         let mut out = [[S::zero(); A]; A];
         for j in 0..A {
@@ -171,7 +168,7 @@ unsafe fn patch<S: Simd, T: Tile<A, 4>, const A: usize>(
             for (i, ci) in col.iter_mut().enumerate() {
                 *ci = rows[i][j];
             }
-            for (i, y) in T::bt::<S>(col).into_iter().enumerate() {
+            for (i, y) in F24::bt::<S>(col).into_iter().enumerate() {
                 out[i][j] = y;
             }
         }
@@ -188,7 +185,8 @@ unsafe fn patch<S: Simd, T: Tile<A, 4>, const A: usize>(
 /// # Safety
 /// The CPU supports `S`; `a` satisfies the contract of [`PhaseInputArgs`].
 #[inline(always)]
-unsafe fn input<S: Simd, T: Tile<A, 4>, const A: usize>(a: &PhaseInputArgs) {
+unsafe fn input<S: Simd>(a: &PhaseInputArgs) {
+    const A: usize = ALPHA;
     // SAFETY: the loads are the contract's: a piece from lane s0 (tile x of band row y)
     // starts its vector loads s0 floats before that tile's, at x - s0 >= -s0, and s0 > 0
     // only for a band row y >= 1, whose Q rows 4y + ... have at least 4 rows of `q`
@@ -201,7 +199,7 @@ unsafe fn input<S: Simd, T: Tile<A, 4>, const A: usize>(a: &PhaseInputArgs) {
                 let pos = a.first + s0;
                 let (y, x) = (pos / a.row_tiles, pos % a.row_tiles);
                 let base = a.q.wrapping_add(4 * y * a.row + cb * a.phase + x).wrapping_sub(s0);
-                let piece = patch::<S, T, A>(base, a.row, a.phase, ra);
+                let piece = patch::<S>(base, a.row, a.phase, ra);
                 for (oi, pi) in out.iter_mut().zip(&piece) {
                     for (o, &p) in oi.iter_mut().zip(pi) {
                         *o = if s0 == 0 { p } else { S::blend_from(*o, p, s0) };
@@ -357,12 +355,27 @@ unsafe fn products<S: Simd, const MR: usize, const NV: usize>(a: &PhaseProductAr
     }
 }
 
-entries!(input, PhaseInputArgs, input_entry, input_f24_portable<Portable, F24, 5>, input_f24_avx2<Avx2, F24, 5>, input_f24_avx512<Avx512, F24, 5>);
-entries!(split, SplitArgs, split_entry, split_portable<Portable>, split_avx2<Avx2>, split_avx512<Avx512>);
+entries!(
+    input,
+    PhaseInputArgs,
+    input_entry,
+    polyphase_input__portable<Portable>,
+    polyphase_input__avx2<Avx2>,
+    polyphase_input__avx512<Avx512>
+);
+entries!(
+    split,
+    SplitArgs,
+    split_entry,
+    polyphase_split__portable<Portable>,
+    polyphase_split__avx2<Avx2>,
+    polyphase_split__avx512<Avx512>
+);
 
 /// The products kernel's tile `(MR, NV)` on AVX-512: `MR x NV` accumulators and twice as
 /// many sums, plus `NV + 1` vectors, within the 32 registers; two vectors of tiles per
-/// broadcast weight (against one: S8 0.956 at 1 thread, 0.946 at 2, in paired blocks).
+/// broadcast weight (S8 took 0.956x the time of an 8 x 1 tile at 1 thread, 0.946x at 2,
+/// in paired blocks).
 #[cfg(target_arch = "x86_64")]
 const TILE_AVX512: (usize, usize) = (4, 2);
 /// The same for AVX2's 16 registers.
@@ -388,7 +401,7 @@ entries!(
     products,
     PhaseProductArgs,
     products_entry,
-    products_portable<Portable, { TILE_PORTABLE.0 }, { TILE_PORTABLE.1 }>,
-    products_avx2<Avx2, { TILE_AVX2.0 }, { TILE_AVX2.1 }>,
-    products_avx512<Avx512, { TILE_AVX512.0 }, { TILE_AVX512.1 }>
+    polyphase_products__portable<Portable, { TILE_PORTABLE.0 }, { TILE_PORTABLE.1 }>,
+    polyphase_products__avx2<Avx2, { TILE_AVX2.0 }, { TILE_AVX2.1 }>,
+    polyphase_products__avx512<Avx512, { TILE_AVX512.0 }, { TILE_AVX512.1 }>
 );

@@ -26,13 +26,16 @@
 //!
 //! With dilation `d` a tile is the 2x2 outputs `d` apart and its patch the `A x A` inputs
 //! `d` apart, so the same transforms serve dilated convolutions.
+//!
+//! A third tile, F(2, 4) (`F24`, 5 points), serves polyphase Winograd, whose kernels
+//! (`kernels::polyphase`) apply it vectorised over tiles instead of channels.
 
 #[cfg(target_arch = "x86_64")]
 use super::{Avx2, Avx512};
 use super::{Isa, Portable, Simd};
 
 /// The 1D transforms of a tile of 2 outputs of an `R`-tap kernel from an `A`-point
-/// patch (`A = R + 1`).
+/// patch (`A = R + 1` at stride 1; the stride-2 form of F(2, 3) has 5 points).
 pub(crate) trait Tile<const A: usize, const R: usize> {
     /// `G`, the weight transform's left factor (`A x R`).
     const G: [[f64; R]; A];
