@@ -15,11 +15,11 @@
 //! `W = NV * L` (the products kernel's width); the transformed input of a chunk is
 //! `V[position][K][W]`, contiguous, `K = 4 * in_c` rows `(ic, a, b)`.
 
+use std::mem::MaybeUninit;
+
 use super::winograd::{F24, Tile};
 #[cfg(target_arch = "x86_64")]
 use super::{Avx2, Avx512};
-use std::mem::MaybeUninit;
-
 use super::{Isa, Portable, Simd, store_row};
 
 /// Points of a patch per axis.
@@ -176,7 +176,7 @@ unsafe fn patch<S: Simd>(base: *const f32, row: usize, phase: usize, ra: usize) 
     }
 }
 
-/// The input transform of one channel's chunk of tiles, the four phases. A chunk that
+/// The input transform of one channel's vector of tiles, the four phases. A vector that
 /// runs past the end of a tile row is transformed once per tile row it touches, the
 /// lanes of each piece blended in. (Loops, not closures: a closure's body does not
 /// inherit the entry point's target features, so the intrinsics called in it would not
