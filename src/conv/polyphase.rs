@@ -55,12 +55,11 @@ pub(crate) struct Polyphase {
     split: unsafe fn(&SplitArgs),
     input_tf: unsafe fn(&PhaseInputArgs),
     products: unsafe fn(&PhaseProductArgs),
-    /// The products kernel's output channels and vectors of tiles; `L`; tiles of a
-    /// chunk (`NV * L`).
+    /// The products kernel's output channels and vectors of tiles (a chunk is `NV * L`
+    /// tiles); `L`.
     mr: usize,
     nv: usize,
     lanes: usize,
-    chunk: usize,
     /// Tile columns and rows of an image, tile rows per task.
     ntx: usize,
     nty: usize,
@@ -110,8 +109,7 @@ impl Polyphase {
         // 1.08x the time with 73, 0.99x with 80).
         let tq = add("polyphase columns", ntx, lanes + 1)?.div_ceil(lanes) * lanes;
         let q_len = product("polyphase input", &[g.in_c, hq, 4, tq])?;
-        let chunk = nv * lanes;
-        let v_len = product("polyphase V", &[POSITIONS, k, chunk])?;
+        let v_len = product("polyphase V", &[POSITIONS, k, nv, lanes])?;
         Ok(Polyphase {
             split: polyphase::split_entry(isa),
             input_tf: polyphase::input_entry(isa),
@@ -119,7 +117,6 @@ impl Polyphase {
             mr,
             nv,
             lanes,
-            chunk,
             ntx,
             nty,
             band,
@@ -179,7 +176,8 @@ impl Polyphase {
     /// One task: band `bi` of tile rows of image `n`, every output channel.
     #[allow(clippy::too_many_arguments)]
     fn band_of(&self, g: &ConvGeom, image: &[f32], n: usize, bi: usize, out: OutPtr, relu: bool, buf: &mut [f32]) {
-        let (mr, k, l, cw) = (self.mr, self.k, self.lanes, self.chunk);
+        let (mr, k, l) = (self.mr, self.k, self.lanes);
+        let cw = self.nv * l;
         let (h, w) = (g.h, g.w);
         let (oh, ow) = (h.output, w.output);
         let ty0 = bi * self.band;
